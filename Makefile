@@ -1,0 +1,28 @@
+# Everything a fresh machine needs goes through these targets.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+EXTRAS ?= dev
+
+.PHONY: install test demo bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install -q -e '.[$(EXTRAS)]'
+
+test: install
+	$(BIN)/python -m pytest
+
+# The main job on the embedded offline default.
+demo: install
+	$(BIN)/datachef kitchen prepare gsm8k --out runs/gsm8k-kitchen
+	$(BIN)/datachef run runs/gsm8k-kitchen/expert_recipe.yaml --task runs/gsm8k-kitchen/task.yaml --out runs/gsm8k-expert
+
+bench: install
+	$(BIN)/python bench/engine_throughput.py
+
+clean:
+	rm -rf runs .pytest_cache
