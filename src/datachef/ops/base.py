@@ -1,0 +1,236 @@
+"""Operator base classes and the registry.
+
+An operator is a small class: typed `Params` (a pydantic model whose field descriptions double as the docs the chef
+sees), a `kind`, the fields it reads and writes, and one method to implement:
+
+- `SourceOp.rows()`                   yields rows from a source (kind "source", no input step)
+- `MapOp.map(row) -> row`             per record; raise `Drop(reason)` to drop the row with a reason
+- `FilterOp.reason(row) -> str|None`  per record; a reason drops the row, None keeps it
+- `GlobalOp.run(inputs, out)`         sees whole inputs (re-iterable streams): dedup, sample, mix, ...
+
+The engine does everything else (validation, stats, dropped-row bookkeeping, caching, provenance).
+"""
+from __future__ import annotations
+
+import difflib
+import inspect
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Iterator, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from ..errors import DatachefError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..spec import TaskSpec
+
+Row = dict[str, Any]
+FieldTypes = dict[str, str]  # field name -> "str" | "int" | "float" | "bool" | "list" | "dict" | "messages" | "any"
+META = "_meta"  # reserved row key holding provenance: {"source", "row", "ops"}
+OpKind = Literal["source", "map", "filter", "global"]
+
+
+class OpParams(BaseModel):
+    """Base for operator parameters: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Drop(Exception):
+    """Raised by `MapOp.map` to drop the current row with a reason (counted, kept in the dropped file)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class OpContext:
+    """What operators may use besides their input: the task, sources, scratch space, seeds, services."""
+
+    task: "TaskSpec | None" = None
+    open_source: Callable[[str], Any] | None = None  # source id -> sources.Source
+    benchmark_rows: Callable[[], list[Row]] | None = None  # every benchmark item (dev + held-out)
+    workdir: Path = field(default_factory=lambda: Path.cwd() / ".datachef-tmp")
+    seed: int = 0
+    llm: Any = None  # the LLM client, once the llm layer provides one
+    capabilities: set[str] = field(default_factory=set)
+
+
+class RowStream:
+    """A re-iterable input for global ops, with its length known up front."""
+
+    def __init__(self, factory: Callable[[], Iterator[Row]], length: int, name: str):
+        self._factory, self._length, self.name = factory, length, name
+
+    def __iter__(self) -> Iterator[Row]:
+        return self._factory()
+
+    def __len__(self) -> int:
+        return self._length
+
+
+class Emitter:
+    """Where a global op sends rows: `emit` keeps, `drop` removes with a reason."""
+
+    def __init__(self, emit: Callable[[Row], None], drop: Callable[[Row, str], None]):
+        self.emit, self.drop = emit, drop
+
+
+class Op:
+    name: ClassVar[str]
+    kind: ClassVar[OpKind]
+    Params: ClassVar[type[OpParams]] = OpParams
+    inputs: ClassVar[Literal["none", "one", "many"]] = "one"
+    requires: ClassVar[str | None] = None  # a capability the context must provide (e.g. "llm")
+    version: ClassVar[int] = 1  # bump when behaviour changes, so cached outputs are not reused
+
+    def __init__(self, params: OpParams, ctx: OpContext, step_id: str):
+        self.params, self.ctx, self.step_id = params, ctx, step_id
+        self.input_fields: list[FieldTypes] = []
+        self.warnings: list[str] = []  # surfaced in the run manifest (e.g. "asked for 500 rows, input had 300")
+
+    # -- contracts used by validation ---------------------------------------------------------------------
+    def reads(self) -> set[str]:
+        """Fields this step reads from its input rows (each must exist upstream)."""
+        return set()
+
+    def writes(self) -> FieldTypes:
+        """Fields this step adds or overwrites, with their types."""
+        return {}
+
+    def removes(self) -> set[str]:
+        return set()
+
+    def bind(self, input_fields: list[FieldTypes]) -> None:
+        """Called once validation knows the input schemas (lets ops resolve defaults like 'all text fields')."""
+        self.input_fields = input_fields
+
+    def output_fields(self) -> FieldTypes:
+        base = dict(self.input_fields[0]) if self.input_fields else {}
+        for f in self.removes():
+            base.pop(f, None)
+        base.update(self.writes())
+        return base
+
+    def check(self) -> list[str]:
+        """Extra validation beyond params typing; return problems as messages."""
+        return []
+
+    def cache_context(self) -> Any:
+        """Anything besides params and inputs that changes the output (e.g. the benchmark's fingerprint)."""
+        return None
+
+    def setup(self) -> None:
+        """Load heavy resources once, right before the step runs."""
+
+
+class SourceOp(Op):
+    kind = "source"
+    inputs = "none"
+
+    def rows(self, drop: Callable[[Row, str], None]) -> Iterator[Row]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class MapOp(Op):
+    kind = "map"
+
+    def map(self, row: Row) -> Row:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class FilterOp(Op):
+    kind = "filter"
+
+    def reason(self, row: Row) -> str | None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class GlobalOp(Op):
+    kind = "global"
+
+    def run(self, inputs: list[RowStream], out: Emitter) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+# -- registry ------------------------------------------------------------------------------------------------
+REGISTRY: dict[str, type[Op]] = {}
+
+
+def register(cls: type[Op]) -> type[Op]:
+    """Class decorator: make an operator available to recipes under `cls.name`."""
+    if not inspect.getdoc(cls):
+        raise TypeError(f"operator {cls.__name__} needs a docstring: the chef reads it")
+    if cls.name in REGISTRY and REGISTRY[cls.name] is not cls:
+        raise TypeError(f"operator name '{cls.name}' registered twice")
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+def get_op(name: str, *, step: str | None = None) -> type[Op]:
+    from . import load_all  # noqa: F401 - make sure every built-in op is registered
+
+    load_all()
+    if name not in REGISTRY:
+        close = difflib.get_close_matches(name, REGISTRY, n=3)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise DatachefError(f"unknown op '{name}'{hint} (see `datachef ops`)", step=step)
+    return REGISTRY[name]
+
+
+def op_catalogue() -> list[dict[str, Any]]:
+    """Name, kind, docstring and params JSON Schema of every op, for docs and the chef's prompt."""
+    from . import load_all
+
+    load_all()
+    return [{"name": n, "kind": c.kind, "inputs": c.inputs, "requires": c.requires,
+             "doc": inspect.getdoc(c), "params": c.Params.model_json_schema()}
+            for n, c in sorted(REGISTRY.items())]
+
+
+# -- shared helpers for text ops -----------------------------------------------------------------------------
+TEXT_TYPES = {"str", "messages", "any"}
+
+
+def resolve_text_fields(fields: list[str] | None, input_fields: list[FieldTypes]) -> list[str]:
+    """`fields` if given; else every string field of the input (and `messages`), in schema order."""
+    if fields:
+        return list(fields)
+    schema = input_fields[0] if input_fields else {}
+    return [f for f, t in schema.items() if t in ("str", "messages") and f != META]
+
+
+def row_text(row: Row, fields: Iterable[str], sep: str = "\n") -> str:
+    """The text of a row over `fields`; chat messages contribute their contents."""
+    parts: list[str] = []
+    for f in fields:
+        v = row.get(f)
+        if v is None:
+            continue
+        if isinstance(v, list) and v and isinstance(v[0], dict) and "content" in v[0]:
+            parts.extend(str(m.get("content", "")) for m in v)
+        else:
+            parts.append(v if isinstance(v, str) else str(v))
+    return sep.join(parts)
+
+
+def type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, list):
+        if value and all(isinstance(m, dict) and "role" in m and "content" in m for m in value):
+            return "messages"
+        return "list"
+    if isinstance(value, dict):
+        return "dict"
+    return "any"
