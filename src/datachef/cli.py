@@ -1,0 +1,157 @@
+"""`datachef` command line. Thin: parse arguments, call the library, print results, map errors to exit codes."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .errors import DatachefError
+
+app = typer.Typer(
+    help="datachef: turn a task plus a pool of raw data sources into a verified training corpus for LLM adaptation.",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+kitchen_app = typer.Typer(help="Built-in offline example tasks (task + source pool + expert recipe).",
+                          no_args_is_help=True)
+app.add_typer(kitchen_app, name="kitchen")
+
+
+def _fail(e: DatachefError) -> None:
+    typer.echo(f"error: {e}", err=True)
+    raise typer.Exit(2)
+
+
+def _log(msg: str) -> None:
+    typer.echo(msg, err=True)
+
+
+@app.command()
+def inspect(task: Path = typer.Argument(..., help="Task YAML file."),
+            examples: int = typer.Option(3, help="Example rows shown per source."),
+            scan: int = typer.Option(1000, help="Rows read per source for field statistics."),
+            as_json: bool = typer.Option(False, "--json", help="Print the profiles as JSON instead of text.")) -> None:
+    """Profile every source of TASK: fields and types, row counts, length statistics, example rows.
+
+    This text is what the chef sees of the sources."""
+    from .io import load_task, task_base_dir
+    from .sources import open_source, profile_source, render_profiles
+
+    try:
+        t = load_task(task)
+        profiles = [profile_source(open_source(s, task_base_dir(t)), n_examples=examples, scan=scan)
+                    for s in t.sources]
+    except DatachefError as e:
+        _fail(e)
+    if as_json:
+        typer.echo(json.dumps([p.model_dump(mode="json") for p in profiles], indent=2, ensure_ascii=False))
+    else:
+        typer.echo(render_profiles(profiles))
+
+
+@app.command()
+def run(recipe: Path = typer.Argument(..., help="Recipe YAML/JSON file."),
+        task: Path = typer.Option(..., "--task", help="Task YAML file the recipe is for."),
+        out: Path = typer.Option(..., "--out", help="Output folder (data, manifest.json, recipe.yaml, dropped/)."),
+        format: str = typer.Option("messages", "--format",
+                                   help="messages | sharegpt | alpaca | dialogs | parquet"),
+        cache_dir: Optional[Path] = typer.Option(None, help="Step cache (default $DATACHEF_CACHE or "
+                                                            "~/.cache/datachef). Re-runs and killed runs resume "
+                                                            "from it."),
+        seed: int = typer.Option(0, help="Run seed."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output.")) -> None:
+    """Validate RECIPE fully, execute it (streaming, cached) and write the corpus atomically to OUT."""
+    from .engine import FORMATS, run_recipe
+    from .io import load_recipe, load_task
+
+    if format not in FORMATS:
+        typer.echo(f"error: --format must be one of {', '.join(FORMATS)}", err=True)
+        raise typer.Exit(2)
+    try:
+        t = load_task(task)
+        r = load_recipe(recipe)
+        m = run_recipe(r, t, out, fmt=format, cache_dir=cache_dir, seed=seed,
+                       progress=None if not quiet else False, log=None if quiet else _log, recipe_file=str(recipe))
+    except DatachefError as e:
+        _fail(e)
+    typer.echo(f"wrote {m.output.records} records to {out / m.output.path} ({m.seconds:.1f}s)")
+    for s in m.steps:
+        dropped = ", ".join(f"{k}={v}" for k, v in s.dropped.items())
+        typer.echo(f"  {s.id:<24} {s.op:<16} {s.rows_in:>8} -> {s.rows_out:<8}"
+                   + (" cached" if s.cached else "") + (f"  dropped: {dropped}" if dropped else "")
+                   + "".join(f"\n    warning: {w}" for w in s.warnings))
+
+
+@app.command()
+def schema(kind: str = typer.Argument(..., help="task | recipe | record | manifest"),
+           task: Optional[Path] = typer.Option(None, "--task",
+                                               help="Specialise the recipe schema to this task (source ids).")) -> None:
+    """Print the JSON Schema of a spec file (the recipe schema types every op's args)."""
+    from .engine.schema import SCHEMAS, recipe_schema
+    from .io import load_task
+
+    if kind not in SCHEMAS:
+        typer.echo(f"error: unknown schema '{kind}' (choose from {', '.join(SCHEMAS)})", err=True)
+        raise typer.Exit(2)
+    try:
+        s = recipe_schema(load_task(task)) if kind == "recipe" and task else SCHEMAS[kind]()
+    except DatachefError as e:
+        _fail(e)
+    typer.echo(json.dumps(s, indent=2))
+
+
+@app.command()
+def ops(name: Optional[str] = typer.Argument(None, help="Show one op in full."),
+        as_json: bool = typer.Option(False, "--json", help="Print the catalogue as JSON.")) -> None:
+    """List the operators recipes can use, with their parameters."""
+    from .ops import op_catalogue
+
+    cat = op_catalogue()
+    if name:
+        cat = [c for c in cat if c["name"] == name]
+        if not cat:
+            typer.echo(f"error: unknown op '{name}'", err=True)
+            raise typer.Exit(2)
+    if as_json:
+        typer.echo(json.dumps(cat, indent=2))
+        return
+    for c in cat:
+        doc = c["doc"] if name else c["doc"].split("\n\n")[0].replace("\n", " ")
+        typer.echo(f"{c['name']} [{c['kind']}{', needs ' + c['requires'] if c['requires'] else ''}]: {doc}")
+        for pname, p in c["params"].get("properties", {}).items():
+            req = "*" if pname in c["params"].get("required", []) else ""
+            typer.echo(f"    {pname}{req}: {p.get('description', '')}")
+
+
+@kitchen_app.command("list")
+def kitchen_list() -> None:
+    """List the built-in kitchens."""
+    from .kitchens import list_kitchens
+
+    for k in list_kitchens():
+        typer.echo(f"{k.name}: {k.description}")
+
+
+@kitchen_app.command("prepare")
+def kitchen_prepare(name: str = typer.Argument(..., help="Kitchen name (see `datachef kitchen list`)."),
+                    out: Path = typer.Option(..., "--out", help="Folder to write task.yaml, sources/ and the "
+                                                                "expert recipe to."),
+                    seed: int = typer.Option(0, help="Seed for the generated sources."),
+                    force: bool = typer.Option(False, help="Overwrite an existing, different kitchen folder.")) -> None:
+    """Materialise a kitchen offline: task.yaml, sources/*.jsonl, expert_recipe.yaml."""
+    from .kitchens import prepare_kitchen
+
+    try:
+        path = prepare_kitchen(name, out, seed=seed, force=force)
+    except DatachefError as e:
+        _fail(e)
+    typer.echo(f"kitchen '{name}' ready: {path}")
+
+
+def main() -> None:  # pragma: no cover
+    app(prog_name="datachef")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""Local streaming executor.
+
+The compiled DAG is cut into stages: a stage starts at a source op, a global op, or a per-record op whose input is
+shared, and carries on through a chain of per-record ops (map/filter) that have a single consumer. Rows stream through
+a stage one at a time and the stage's output is written to the step cache, so memory stays bounded by what global ops
+need, and every stage is a resume point.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import orjson
+from tqdm import tqdm
+
+from ..errors import DatachefError, ExecutionError
+from ..ops import META, Drop, Emitter, GlobalOp, MapOp, Row, RowStream, SourceOp
+from ..ops.base import FilterOp
+from ..spec import StepStats
+from .cache import StepCache, step_key
+from .validate import BoundStep, CompiledRecipe
+
+
+@dataclass
+class Stage:
+    steps: list[BoundStep]  # head first, then the fused per-record chain
+    key: str = ""
+
+    @property
+    def last(self) -> str:
+        return self.steps[-1].step.id
+
+
+@dataclass
+class ExecutionResult:
+    output_key: str
+    stats: dict[str, StepStats]  # by step id, execution order
+    stage_of: dict[str, str] = field(default_factory=dict)  # step id -> cache key of its stage
+
+
+def plan_stages(compiled: CompiledRecipe) -> list[Stage]:
+    consumers: dict[str, int] = {sid: 0 for sid in compiled.steps}
+    for b in compiled.steps.values():
+        for up in b.upstream:
+            consumers[up] += 1
+    stages: list[Stage] = []
+    stage_by_step: dict[str, Stage] = {}
+    for sid, b in compiled.steps.items():
+        per_record = isinstance(b.op, (MapOp, FilterOp))
+        if per_record and len(b.upstream) == 1 and consumers[b.upstream[0]] == 1:
+            st = stage_by_step[b.upstream[0]]
+            if st.last == b.upstream[0]:
+                st.steps.append(b)
+                stage_by_step[sid] = st
+                continue
+        st = Stage(steps=[b])
+        stages.append(st)
+        stage_by_step[sid] = st
+    return stages
+
+
+def _read_rows(path: Path) -> Iterator[Row]:
+    with open(path, "rb") as f:
+        for line in f:
+            yield orjson.loads(line)
+
+
+class _StageWriter:
+    """Writes a stage's kept and dropped rows and keeps per-step counters."""
+
+    def __init__(self, tmp: Path, stats: dict[str, StepStats]):
+        self.rows = open(tmp / StepCache.ROWS, "wb")
+        self.dropped = open(tmp / StepCache.DROPPED, "wb")
+        self.stats = stats
+        self.n_out = 0
+
+    def drop(self, step_id: str, row: Row, reason: str) -> None:
+        d = self.stats[step_id].dropped
+        d[reason] = d.get(reason, 0) + 1
+        self.dropped.write(orjson.dumps({"step": step_id, "reason": reason, "row": row}, default=str) + b"\n")
+
+    def keep(self, row: Row) -> None:
+        self.n_out += 1
+        self.rows.write(orjson.dumps(row, default=str) + b"\n")
+
+    def close(self) -> None:
+        self.rows.close()
+        self.dropped.close()
+
+
+def _chain(steps: list[BoundStep], writer: _StageWriter) -> Callable[[Row], None]:
+    """Compose the per-record steps into one function that pushes a row through them and into the writer."""
+    sink: Callable[[Row], None] = writer.keep
+    for b in reversed(steps):
+        sink = _wrap(b, sink, writer)
+    return sink
+
+
+def _wrap(b: BoundStep, nxt: Callable[[Row], None], writer: _StageWriter) -> Callable[[Row], None]:
+    st = writer.stats[b.step.id]
+    sid, op = b.step.id, b.op
+    clock = time.perf_counter
+    if isinstance(op, FilterOp):
+        def push(row: Row) -> None:
+            st.rows_in += 1
+            t = clock()
+            reason = op.reason(row)
+            st.seconds += clock() - t
+            if reason is None:
+                st.rows_out += 1
+                row[META]["ops"].append(sid)
+                nxt(row)
+            else:
+                writer.drop(sid, row, reason)
+    else:
+        def push(row: Row) -> None:
+            st.rows_in += 1
+            t = clock()
+            try:
+                out = op.map(row)
+            except Drop as d:
+                st.seconds += clock() - t
+                writer.drop(sid, row, d.reason)
+                return
+            st.seconds += clock() - t
+            st.rows_out += 1
+            out[META] = row[META]
+            out[META]["ops"].append(sid)
+            nxt(out)
+    return push
+
+
+def execute(compiled: CompiledRecipe, cache: StepCache, *, progress: bool | None = None,
+            log: Callable[[str], None] | None = None) -> ExecutionResult:
+    """Run (or reuse from cache) every stage; return the cache key of the output stage and per-step stats."""
+    if progress is None:
+        progress = sys.stderr.isatty()
+    keys: dict[str, str] = {}
+    for sid, b in compiled.steps.items():
+        keys[sid] = step_key(b.op, [keys[up] for up in b.upstream])
+    stats: dict[str, StepStats] = {}
+    stage_of: dict[str, str] = {}
+    lengths: dict[str, int] = {}  # stage key -> rows out
+    for stage in plan_stages(compiled):
+        stage.key = keys[stage.last]
+        for b in stage.steps:
+            stage_of[b.step.id] = stage.key
+        if cache.has(stage.key):
+            saved = cache.read_stats(stage.key)
+            for b in stage.steps:
+                s = StepStats.model_validate(saved["steps"][b.step.id])
+                s.cached = True
+                stats[b.step.id] = s
+            lengths[stage.key] = saved["rows_out"]
+            if log:
+                log(f"[cached] {' -> '.join(b.step.id for b in stage.steps)}")
+            continue
+        t0 = time.perf_counter()
+        stage_stats = {b.step.id: StepStats(id=b.step.id, op=b.op.name, inputs=b.upstream, cache_key=keys[b.step.id])
+                       for b in stage.steps}
+        tmp = cache.begin(stage.key)
+        try:
+            writer = _StageWriter(tmp, stage_stats)
+            try:
+                _run_stage(stage, writer, cache, stage_of, lengths, progress)
+            finally:
+                writer.close()
+            head = stage.steps[0]
+            head_stats = stage_stats[head.step.id]
+            head_stats.warnings.extend(head.op.warnings)
+            for b in stage.steps[1:]:
+                stage_stats[b.step.id].warnings.extend(b.op.warnings)
+            # Head time is what the stage took minus the fused steps' own time.
+            fused = sum(stage_stats[b.step.id].seconds for b in stage.steps[1:])
+            head_stats.seconds = max(0.0, time.perf_counter() - t0 - fused)
+            (tmp / StepCache.STATS).write_bytes(orjson.dumps({
+                "rows_out": writer.n_out,
+                "steps": {k: v.model_dump() for k, v in stage_stats.items()},
+            }))
+            cache.commit(tmp, stage.key)
+        except DatachefError:
+            cache.abort(tmp)
+            raise
+        except Exception as e:  # an op crashed: name the stage, keep nothing half-written
+            cache.abort(tmp)
+            raise ExecutionError(f"failed: {type(e).__name__}: {e}", step=stage.steps[0].step.id,
+                                 op=stage.steps[0].op.name) from e
+        except BaseException:
+            cache.abort(tmp)
+            raise
+        lengths[stage.key] = writer.n_out
+        stats.update(stage_stats)
+        if log:
+            log(f"[ran] {' -> '.join(b.step.id for b in stage.steps)}: {writer.n_out} rows")
+    ordered = {sid: stats[sid] for sid in compiled.steps}
+    return ExecutionResult(output_key=keys[compiled.output], stats=ordered, stage_of=stage_of)
+
+
+def _run_stage(stage: Stage, writer: _StageWriter, cache: StepCache, stage_of: dict[str, str],
+               lengths: dict[str, int], progress: bool) -> None:
+    head = stage.steps[0]
+    head.op.setup()
+    for b in stage.steps[1:]:
+        b.op.setup()
+    tail = _chain(stage.steps[1:], writer)
+    st = writer.stats[head.step.id]
+    sid = head.step.id
+
+    def stream_of(up: str) -> RowStream:
+        key = stage_of[up]
+        return RowStream(lambda: _read_rows(cache.path(key) / StepCache.ROWS), lengths[key], up)
+
+    bar: Any = tqdm(desc=" -> ".join(b.step.id for b in stage.steps), unit=" rows", disable=not progress,
+                    file=sys.stderr, mininterval=0.5)
+    try:
+        if isinstance(head.op, SourceOp):
+            def dropped(row: Row, reason: str) -> None:
+                st.rows_in += 1
+                writer.drop(sid, row, reason)
+
+            for row in head.op.rows(dropped):
+                st.rows_in += 1
+                st.rows_out += 1
+                row[META]["ops"].append(sid)
+                tail(row)
+                bar.update()
+        elif isinstance(head.op, GlobalOp):
+            inputs = [stream_of(up) for up in head.upstream]
+            st.rows_in = sum(len(s) for s in inputs)
+
+            def emit(row: Row) -> None:
+                st.rows_out += 1
+                row[META]["ops"].append(sid)
+                tail(row)
+                bar.update()
+
+            head.op.run(inputs, Emitter(emit, lambda row, reason: writer.drop(sid, row, reason)))
+            accounted = st.rows_out + sum(st.dropped.values())
+            if accounted != st.rows_in:
+                raise ExecutionError(f"op accounted for {accounted} of {st.rows_in} input rows (emit or drop each "
+                                     "row exactly once)", step=sid, op=head.op.name)
+        else:  # a per-record op reading a shared, already materialised input
+            head_chain = _chain(stage.steps, writer)
+            for row in stream_of(head.upstream[0]):
+                head_chain(row)
+                bar.update()
+    finally:
+        bar.close()
