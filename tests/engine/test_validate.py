@@ -109,7 +109,7 @@ def test_unsafe_expression_is_rejected(make_task, write_recipe, tmp_path):
     msg = _problems(make_task, write_recipe, tmp_path, [
         LOAD, {"id": "f", "op": "filter", "input": "src", "args": {"expr": "__import__('os').system('true')"}},
         chat_after("f")])
-    assert "function '__import__' is not allowed" in msg
+    assert "__import__" in msg and "is not allowed" in msg
     msg = _problems(make_task, write_recipe, tmp_path, [
         LOAD, {"id": "f", "op": "filter", "input": "src", "args": {"expr": "problem.__class__"}}, chat_after("f")])
     assert "attribute '.__class__' is not allowed" in msg

@@ -68,6 +68,14 @@ def _read_rows(path: Path) -> Iterator[Row]:
             yield orjson.loads(line)
 
 
+class _StepCrash(Exception):
+    """An op raised inside a fused chain; carries which step it was so the error can name it."""
+
+    def __init__(self, step: BoundStep, error: Exception):
+        super().__init__(str(error))
+        self.step, self.error = step, error
+
+
 class _StageWriter:
     """Writes a stage's kept and dropped rows and keeps per-step counters."""
 
@@ -107,7 +115,10 @@ def _wrap(b: BoundStep, nxt: Callable[[Row], None], writer: _StageWriter) -> Cal
         def push(row: Row) -> None:
             st.rows_in += 1
             t = clock()
-            reason = op.reason(row)
+            try:
+                reason = op.reason(row)
+            except Exception as e:
+                raise _StepCrash(b, e) from e
             st.seconds += clock() - t
             if reason is None:
                 st.rows_out += 1
@@ -125,6 +136,8 @@ def _wrap(b: BoundStep, nxt: Callable[[Row], None], writer: _StageWriter) -> Cal
                 st.seconds += clock() - t
                 writer.drop(sid, row, d.reason)
                 return
+            except Exception as e:
+                raise _StepCrash(b, e) from e
             st.seconds += clock() - t
             st.rows_out += 1
             out[META] = row[META]
@@ -184,10 +197,10 @@ def execute(compiled: CompiledRecipe, cache: StepCache, *, progress: bool | None
         except DatachefError:
             cache.abort(tmp)
             raise
-        except Exception as e:  # an op crashed: name the stage, keep nothing half-written
+        except Exception as e:  # an op crashed: name the step, keep nothing half-written
             cache.abort(tmp)
-            raise ExecutionError(f"failed: {type(e).__name__}: {e}", step=stage.steps[0].step.id,
-                                 op=stage.steps[0].op.name) from e
+            step, err = (e.step, e.error) if isinstance(e, _StepCrash) else (stage.steps[0], e)
+            raise ExecutionError(f"failed: {type(err).__name__}: {err}", step=step.step.id, op=step.op.name) from err
         except BaseException:
             cache.abort(tmp)
             raise

@@ -43,7 +43,7 @@ class DedupExact(GlobalOp):
         seen: set[int] = set()
         for row in inputs[0]:
             text = row_text(row, self._fields, sep="\x1f")
-            h = xxhash.xxh64_intdigest(normalise_text(text) if self.params.normalize else text)
+            h = xxhash.xxh64_intdigest((normalise_text(text) if self.params.normalize else text).encode())
             if h in seen:
                 out.drop(row, "duplicate")
             else:
