@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 class FieldProfile(BaseModel):
     name: str
-    type: str = Field(description="str | int | float | bool | list | dict | null | mixed")
+    type: str = Field(description="str | int | float | bool | list | dict | messages | null | any")
     non_null: int = 0
     min_len: int | None = Field(None, description="For strings: shortest length in characters among scanned rows.")
     mean_len: float | None = None
