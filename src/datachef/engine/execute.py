@@ -194,8 +194,10 @@ def execute(compiled: CompiledRecipe, cache: StepCache, *, progress: bool | None
                 "steps": {k: v.model_dump() for k, v in stage_stats.items()},
             }))
             cache.commit(tmp, stage.key)
-        except DatachefError:
+        except DatachefError as e:
             cache.abort(tmp)
+            if e.step is None:  # e.g. an LLM or source error raised inside an op: say which step it hit
+                raise ExecutionError(e.render(), step=stage.steps[0].step.id, op=stage.steps[0].op.name) from e
             raise
         except Exception as e:  # an op crashed: name the step, keep nothing half-written
             cache.abort(tmp)
@@ -252,7 +254,7 @@ def _run_stage(stage: Stage, writer: _StageWriter, cache: StepCache, stage_of: d
 
             head.op.run(inputs, Emitter(emit, lambda row, reason: writer.drop(sid, row, reason)))
             accounted = st.rows_out + sum(st.dropped.values())
-            if accounted != st.rows_in:
+            if accounted != st.rows_in and not head.op.expands:
                 raise ExecutionError(f"op accounted for {accounted} of {st.rows_in} input rows (emit or drop each "
                                      "row exactly once)", step=sid, op=head.op.name)
         else:  # a per-record op reading a shared, already materialised input

@@ -130,8 +130,9 @@ def run_recipe(recipe: Recipe, task: TaskSpec, out_dir: str | Path, *, fmt: str 
     t0 = time.time()
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     cache = StepCache(Path(cache_dir) if cache_dir else default_cache_dir())
+    caps = set(capabilities or ()) | ({"llm"} if llm is not None else set())
     ctx = build_context(task, seed=seed, workdir=cache.root / "tmp" / uuid.uuid4().hex[:12],
-                        capabilities=capabilities, llm=llm)
+                        capabilities=caps, llm=llm)
     try:
         compiled: CompiledRecipe = compile_recipe(recipe, ctx, file=recipe_file)
         if log:

@@ -85,6 +85,7 @@ class Op:
     inputs: ClassVar[Literal["none", "one", "many"]] = "one"
     requires: ClassVar[str | None] = None  # a capability the context must provide (e.g. "llm")
     version: ClassVar[int] = 1  # bump when behaviour changes, so cached outputs are not reused
+    expands: ClassVar[bool] = False  # may emit several rows per input row (rows_in = out + dropped need not hold)
 
     def __init__(self, params: OpParams, ctx: OpContext, step_id: str):
         self.params, self.ctx, self.step_id = params, ctx, step_id
