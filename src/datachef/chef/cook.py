@@ -1,0 +1,202 @@
+"""`cook`: profile the sources, have the chef write N recipes, execute and verify each, search, and write the best
+corpus with a report.
+
+DIR/best/          recipe.yaml, data.jsonl, manifest.json, verify.json of the best recipe
+DIR/candidates/ID/ each candidate: recipe.yaml, status.json (status, error or score) and its run outputs
+DIR/cook.json      summary: executability, DVS_avg@N, best score before/after search, token usage, timings
+DIR/report.html    scores per candidate, grade histogram and source mix of the best recipe, rows per step
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ..engine import run_recipe
+from ..errors import DatachefError
+from ..io import dump_model_yaml, task_base_dir, write_json_atomic
+from ..llm.base import LLMClient, LLMError
+from ..sources import load_benchmark, open_source, profile_source, render_profiles
+from ..spec import TaskSpec
+from . import prompts
+from .generate import Chef, ChefConfig, Draft, parse_typed
+from .search import Candidate, feedback_from_verify, refine
+from .typed import ChefRecipe, chef_schema, compile_chef_recipe
+
+
+@dataclass
+class CookConfig:
+    n: int = 8
+    search_budget: int = 4
+    sample: int = 100  # instances the verifier judges per recipe
+    seed: int = 0
+    cache_dir: Path | None = None
+
+
+def _verify(out_dir: Path, task: TaskSpec, judge: Any, sample: int, seed: int) -> dict[str, Any]:
+    from ..verifier import verify_run
+
+    report = verify_run(out_dir, task, judge=judge, sample=sample, seed=seed)
+    return json.loads((out_dir / "verify.json").read_text()) if (out_dir / "verify.json").exists() else \
+        report.model_dump(mode="json")
+
+
+class Cook:
+    def __init__(self, task: TaskSpec, out: Path, chef: Chef, judge: Any, config: CookConfig,
+                 log: Callable[[str], None] | None = None):
+        self.task, self.out, self.chef, self.judge, self.config = task, Path(out), chef, judge, config
+        self.log = log or (lambda m: None)
+        self.candidates: list[Candidate] = []
+
+    # -- one candidate: execute + verify ------------------------------------------------------------------
+    def _execute(self, c: Candidate) -> Candidate:
+        t0 = time.time()
+        c.out_dir = self.out / "candidates" / c.id
+        c.out_dir.mkdir(parents=True, exist_ok=True)
+        if c.recipe is not None:
+            (c.out_dir / "recipe.yaml").write_text(dump_model_yaml(c.recipe), encoding="utf-8")
+        if c.status == "invalid":
+            self._save_status(c)
+            return c
+        try:
+            if c.recipe.python is not None:
+                from ..engine.python_recipe import run_python_recipe
+
+                m = run_python_recipe(c.recipe, self.task, c.out_dir / "run", cache_dir=self.config.cache_dir)
+            else:
+                m = run_recipe(c.recipe, self.task, c.out_dir / "run", cache_dir=self.config.cache_dir,
+                               progress=False)
+            c.records = m.output.records
+        except DatachefError as e:
+            c.status, c.error = "failed", str(e)
+            c.seconds = time.time() - t0
+            self._save_status(c)
+            return c
+        try:
+            verify = _verify(c.out_dir / "run", self.task, self.judge, self.config.sample, self.config.seed)
+        except LLMError:
+            raise  # the judge is down: that is the run's problem, not this recipe's
+        c.score = float(verify.get("score", 0.0))
+        c.histogram, c.per_source, c.reasons = feedback_from_verify(verify, c.out_dir / "run" / "data.jsonl")
+        c.status = "ok"
+        c.seconds = time.time() - t0
+        self._save_status(c)
+        self.log(f"candidate {c.id} ({c.origin}): {c.records} records, score {c.score:.3f}")
+        return c
+
+    def _save_status(self, c: Candidate) -> None:
+        write_json_atomic(c.out_dir / "status.json", c.summary())
+
+    def _from_draft(self, d: Draft) -> Candidate:
+        c = Candidate(id=f"c{d.index:02d}", origin="sample", form=d.form, recipe=d.recipe,
+                      chef_recipe=d.chef_recipe, repairs=d.repairs)
+        if not d.valid:
+            c.status, c.error = "invalid", d.error
+        return c
+
+    def _from_chef_recipe(self, origin: str, chef_recipe: ChefRecipe) -> Candidate:
+        i = len(self.candidates)
+        c = Candidate(id=f"s{i:02d}", origin=origin, chef_recipe=chef_recipe,
+                      recipe=compile_chef_recipe(chef_recipe, self.task, name=f"search-{i}", seed=self.config.seed))
+        self.candidates.append(c)
+        return self._execute(c)
+
+    def _improve(self, best: Candidate, profiles, profiles_text: str) -> ChefRecipe | None:
+        llm = self.chef.llm
+        text = prompts.improve_prompt(self.task, profiles_text, best.chef_recipe.model_dump(mode="json"),
+                                      best.reward, best.histogram, best.per_source, best.reasons)
+        from ..llm.base import SamplingParams
+
+        out = llm.chat([{"role": "system", "content": prompts.SYSTEM}, {"role": "user", "content": text}],
+                       SamplingParams(max_tokens=self.chef.config.max_tokens, temperature=0.7,
+                                      seed=self.config.seed + len(self.candidates)),
+                       json_schema=chef_schema(self.task, profiles))
+        try:
+            chef_recipe, _ = parse_typed(out.text, self.task, profiles, len(self.candidates), self.config.seed)
+        except ValueError as e:
+            self.log(f"improve: unusable proposal ({e})")
+            return None
+        return chef_recipe
+
+    # -- the whole job ------------------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        t0 = time.time()
+        cfg, task = self.config, self.task
+        self.out.mkdir(parents=True, exist_ok=True)
+        base = task_base_dir(task)
+        profiles = [profile_source(open_source(s, base)) for s in task.sources]
+        profiles_text = render_profiles(profiles)
+        dev, _ = load_benchmark(task, base)
+        self.log(f"profiled {len(profiles)} sources; asking the chef for {cfg.n} recipes")
+
+        drafts = self.chef.draft(task, profiles, profiles_text, dev, cfg.n)
+        for d in drafts:
+            c = self._from_draft(d)
+            self.candidates.append(c)
+            self._execute(c)
+        sampled = list(self.candidates)
+        executable = sum(c.status == "ok" for c in sampled)
+        dvs = sum(c.reward for c in sampled) / max(1, len(sampled))
+        best_of_n = max(sampled, key=lambda c: c.reward)
+        self.log(f"best-of-{cfg.n}: {best_of_n.id} score {best_of_n.reward:.3f}; executability "
+                 f"{executable}/{len(sampled)}; DVS_avg@{cfg.n} {dvs:.3f}")
+
+        searched: list[Candidate] = []
+        if cfg.search_budget > 0:
+            searched = refine(sampled, self._from_chef_recipe,
+                              (lambda b: self._improve(b, profiles, profiles_text)) if self.chef.config.form == "typed"
+                              else None,
+                              budget=cfg.search_budget, train_budget=task.budget.train_samples, log=self.log)
+        best = max(self.candidates, key=lambda c: c.reward)
+        if best.status != "ok":
+            summary = self._summary(sampled, searched, None, dvs, executable, best_of_n, time.time() - t0)
+            write_json_atomic(self.out / "cook.json", summary)
+            self._report(summary)
+            raise DatachefError(f"no candidate recipe produced data (see {self.out / 'candidates'})")
+        self._publish(best)
+        summary = self._summary(sampled, searched, best, dvs, executable, best_of_n, time.time() - t0)
+        write_json_atomic(self.out / "cook.json", summary)
+        self._report(summary)
+        return summary
+
+    def _publish(self, best: Candidate) -> None:
+        """Copy the best candidate to DIR/best via a temporary folder, replaced in one rename."""
+        tmp = self.out / ".best.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(best.out_dir / "run", tmp)
+        shutil.copy2(best.out_dir / "status.json", tmp / "status.json")
+        final = self.out / "best"
+        if final.exists():
+            old = self.out / ".best.old"
+            shutil.rmtree(old, ignore_errors=True)
+            final.rename(old)
+            tmp.rename(final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(final)
+
+    def _summary(self, sampled, searched, best, dvs, executable, best_of_n, seconds) -> dict[str, Any]:
+        usage = {"chef": self.chef.llm.usage.as_dict()}
+        if isinstance(self.judge, LLMClient):
+            usage["judge"] = self.judge.usage.as_dict()
+        return {
+            "task": self.task.name, "form": self.chef.config.form, "decoupled": self.chef.config.decoupled,
+            "chef_model": f"{self.chef.llm.backend}:{self.chef.llm.model}",
+            "n": len(sampled), "executable": executable, "executability": executable / max(1, len(sampled)),
+            f"dvs_avg@{len(sampled)}": dvs, "dvs_avg": dvs,
+            "best_of_n": {"id": best_of_n.id, "score": best_of_n.reward},
+            "search": {"budget": self.config.search_budget, "tried": len(searched),
+                       "best_score": max([c.reward for c in searched], default=None)},
+            "best": best.summary() if best else None,
+            "improvement_over_best_of_n": (best.reward - best_of_n.reward) if best else None,
+            "candidates": [c.summary() for c in self.candidates],
+            "usage": usage, "seconds": round(seconds, 1),
+        }
+
+    def _report(self, summary: dict[str, Any]) -> None:
+        from ..report.html import cook_report
+
+        (self.out / "report.html").write_text(cook_report(summary, self.out), encoding="utf-8")

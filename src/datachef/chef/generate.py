@@ -1,0 +1,181 @@
+"""Recipe generation: prompt the chef model, parse its answer, validate it, and repair it (bounded) on failure.
+
+Two recipe forms: `typed` (a ChefRecipe JSON under constrained decoding, compiled to a steps program) and `python`
+(the paper's form: a datachef.kit script run in the sandbox). Two generation modes, as in the paper: end-to-end (plan
+and program in one response) and decoupled (a planner writes the plan, a coder — possibly another model — writes the
+program).
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from ..engine import build_context, compile_recipe
+from ..errors import DatachefError
+from ..llm.base import LLMClient, LLMError, SamplingParams
+from ..spec import Plan, Recipe, SourceProfile, TaskSpec
+from . import prompts
+from .typed import ChefRecipe, chef_schema, compile_chef_recipe
+
+_CODE = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.DOTALL)
+
+
+@dataclass
+class Draft:
+    """One generated recipe, before execution."""
+
+    index: int
+    form: Literal["typed", "python"]
+    response: str = ""
+    recipe: Recipe | None = None
+    chef_recipe: ChefRecipe | None = None
+    error: str | None = None
+    repairs: int = 0
+    history: list[str] = field(default_factory=list)  # responses, oldest first
+
+    @property
+    def valid(self) -> bool:
+        return self.recipe is not None
+
+
+@dataclass
+class ChefConfig:
+    form: Literal["typed", "python"] = "typed"
+    decoupled: bool = False
+    temperature: float = 0.8
+    max_tokens: int = 700
+    max_repairs: int = 2
+    seed: int = 0
+
+
+def parse_typed(text: str, task: TaskSpec, profiles: list[SourceProfile], index: int,
+                seed: int) -> tuple[ChefRecipe, Recipe]:
+    """JSON text → ChefRecipe → compiled Recipe, validated by the engine. Raises ValueError with a readable reason."""
+    m = re.search(r"\{.*\}", text, re.DOTALL)
+    if not m:
+        raise ValueError("the answer contains no JSON object")
+    try:
+        data = json.loads(m.group(0))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"the JSON does not parse: {e}") from None
+    try:
+        chef = ChefRecipe.model_validate(data)
+    except ValidationError as e:
+        raise ValueError("the JSON does not match the recipe structure: " + "; ".join(
+            f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()[:6])) from None
+    fields = {p.id: {f.name for f in p.fields} for p in profiles}
+    for pick in chef.picks:
+        if pick.source not in fields:
+            raise ValueError(f"unknown source '{pick.source}' (sources: {', '.join(fields)})")
+        for f in (pick.user_field, pick.assistant_field, pick.answer_field):
+            if f is not None and f not in fields[pick.source]:
+                raise ValueError(f"source '{pick.source}' has no field '{f}' (fields: "
+                                 f"{', '.join(sorted(fields[pick.source]))})")
+    recipe = compile_chef_recipe(chef, task, name=f"chef-{index}", seed=seed)
+    try:
+        compile_recipe(recipe, build_context(task))
+    except DatachefError as e:
+        raise ValueError(str(e)) from None
+    return chef, recipe
+
+
+def parse_python(text: str, task: TaskSpec, index: int) -> Recipe:
+    blocks = _CODE.findall(text)
+    if not blocks:
+        raise ValueError("the answer contains no ```python code block")
+    code = max(blocks, key=len)
+    try:
+        compile(code, f"<chef-{index}>", "exec")
+    except SyntaxError as e:
+        raise ValueError(f"the script does not parse: line {e.lineno}: {e.msg}") from None
+    if "dump(" not in code:
+        raise ValueError("the script never calls kit.dump(rows), so it produces no data")
+    plan_text = _CODE.sub("", text).strip()
+    return Recipe(name=f"chef-{index}", task=task.name, plan=Plan(workflow=plan_text[:2000]), python=code)
+
+
+def kit_doc() -> str:
+    """The kit API as the chef sees it (from the kit module's docstrings)."""
+    try:
+        from .. import kit
+    except ImportError:  # pragma: no cover - kit ships with the package
+        return ""
+    import inspect
+
+    lines = ["from datachef import kit"]
+    for name in getattr(kit, "__all__", []):
+        fn = getattr(kit, name)
+        doc = (inspect.getdoc(fn) or "").split("\n\n")[0].replace("\n", " ")
+        lines.append(f"kit.{name}{inspect.signature(fn)}  # {doc}")
+    return "\n".join(lines)
+
+
+class Chef:
+    """Writes recipes for a task with an LLM (the planner), optionally a second LLM (the coder)."""
+
+    def __init__(self, llm: LLMClient, config: ChefConfig | None = None, coder: LLMClient | None = None):
+        self.llm, self.coder = llm, coder or llm
+        self.config = config or ChefConfig()
+
+    def _params(self, max_tokens: int | None = None) -> SamplingParams:
+        c = self.config
+        return SamplingParams(max_tokens=max_tokens or c.max_tokens, temperature=c.temperature, seed=c.seed)
+
+    def draft(self, task: TaskSpec, profiles: list[SourceProfile], profiles_text: str, dev: list[dict],
+              n: int, start: int = 0) -> list[Draft]:
+        """Generate n recipes (in one batched call per round), then repair the invalid ones (bounded rounds)."""
+        c = self.config
+        drafts = [Draft(index=start + i, form=c.form) for i in range(n)]
+        schema = chef_schema(task, profiles) if c.form == "typed" else None
+        kdoc = kit_doc() if c.form == "python" else ""
+        conversations: list[list[dict[str, str]]] = []
+        if c.decoupled:
+            plans = self.llm.chat_batch(
+                [[{"role": "system", "content": prompts.SYSTEM},
+                  {"role": "user", "content": prompts.plan_user_prompt(task, dev, profiles_text, d.index)}]
+                 for d in drafts], self._params(300))
+            for d, p in zip(drafts, plans):
+                conversations.append([{"role": "system", "content": prompts.SYSTEM},
+                                      {"role": "user", "content": prompts.coder_user_prompt(
+                                          task, profiles_text, p.text, c.form == "python", kdoc)}])
+        else:
+            for d in drafts:
+                user = (prompts.typed_user_prompt(task, dev, profiles_text, d.index) if c.form == "typed"
+                        else prompts.python_user_prompt(task, dev, profiles_text, kdoc, d.index))
+                conversations.append([{"role": "system", "content": prompts.SYSTEM},
+                                      {"role": "user", "content": user}])
+        pending = list(range(n))
+        for round_ in range(c.max_repairs + 1):
+            if not pending:
+                break
+            model = self.coder if c.decoupled else self.llm
+            try:
+                outs = model.chat_batch([conversations[i] for i in pending], self._params(), json_schema=schema)
+            except LLMError:
+                raise
+            still = []
+            for i, out in zip(pending, outs):
+                d = drafts[i]
+                d.response = out.text
+                d.history.append(out.text)
+                d.repairs = round_
+                try:
+                    if c.form == "typed":
+                        if out.finish_reason == "length":
+                            raise ValueError("the answer was cut off (token limit) before the JSON was complete")
+                        d.chef_recipe, d.recipe = parse_typed(out.text, task, profiles, d.index, c.seed)
+                    else:
+                        d.recipe = parse_python(out.text, task, d.index)
+                    d.error = None
+                except ValueError as e:
+                    d.error = str(e)
+                    still.append(i)
+                    conversations[i] = conversations[i] + [
+                        {"role": "assistant", "content": out.text[:3000]},
+                        {"role": "user", "content": prompts.repair_prompt(out.text, d.error)}]
+            pending = still
+        return drafts

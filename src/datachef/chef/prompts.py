@@ -1,0 +1,105 @@
+"""The chef's prompts (our own wording). Everything the model needs is in the prompt: the task, the benchmark with a
+few dev examples, each source's profile, what it may use (typed fields or the kit API), and the output contract."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..spec import SourceProfile, TaskSpec
+
+SYSTEM = ("You are DataChef, a careful data engineer. Given a target task and a pool of raw data sources, you design "
+          "a data recipe: which sources to use, how many samples of each, and how to process them into chat-format "
+          "training data that will make a small language model better at the task. Prefer sources that match the "
+          "benchmark's problems and answer format; avoid noisy, off-topic or contaminated data.")
+
+# Small nudges that make N samples of one prompt explore different recipes (and keep their cache keys distinct).
+VARIATIONS = [
+    "Focus on the single most relevant source.",
+    "Combine the two or three most relevant sources.",
+    "Favour answer quality and the benchmark's exact answer format.",
+    "Favour diversity of problems while staying on task.",
+    "Be strict: filter aggressively and deduplicate.",
+    "Use as many samples as the budget allows from relevant sources.",
+    "Think about which sources are noisy or off-task and leave them out.",
+    "Match the benchmark's style as closely as possible.",
+]
+
+
+def _truncate(text: str, n: int) -> str:
+    text = str(text)
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def task_section(task: TaskSpec, dev_examples: list[dict[str, Any]], n_examples: int = 2) -> str:
+    b = task.benchmark
+    lines = [f"# Task: {task.name}", task.instruction.strip(), "",
+             f"# Benchmark: {b.name} (answer format: {b.format})", b.description.strip()]
+    for ex in dev_examples[:n_examples]:
+        lines.append(f"- example question: {_truncate(ex.get(b.fields.question, ''), 300)}")
+        lines.append(f"  example answer: {_truncate(ex.get(b.fields.answer, ''), 300)}")
+    lines.append(f"\nTraining budget: at most {task.budget.train_samples} samples.")
+    return "\n".join(lines)
+
+
+def sources_section(profiles_text: str) -> str:
+    return "# Sources (id, size, fields, examples)\n" + profiles_text
+
+
+def typed_user_prompt(task: TaskSpec, dev: list[dict], profiles_text: str, variation: int) -> str:
+    return "\n\n".join([
+        task_section(task, dev), sources_section(profiles_text),
+        "# Your answer\nReply with one JSON object: `workflow` (one sentence), `picks` (for each chosen source: "
+        "`source`, `user_field` = the field holding the question, `assistant_field` = the field holding the full "
+        "solution, `answer_field` = a field with the bare final answer or null, `sample` = how many samples, `reason`), "
+        "`require_final_answer`, `quality_filter`, `dedup` (none|exact|near), `decontaminate`, `system_prompt` "
+        "(or null).",
+        f"Hint: {VARIATIONS[variation % len(VARIATIONS)]}",
+    ])
+
+
+def plan_user_prompt(task: TaskSpec, dev: list[dict], profiles_text: str, variation: int) -> str:
+    """Decoupled mode, step 1: the planner writes the plan in prose."""
+    return "\n\n".join([
+        task_section(task, dev), sources_section(profiles_text),
+        "# Your answer\nWrite the data plan in a few short lines: which sources to use, how many samples of each and "
+        "why, which fields hold the question and the solution, and the processing (filtering, dedup, "
+        "decontamination, format of the assistant answer).",
+        f"Hint: {VARIATIONS[variation % len(VARIATIONS)]}",
+    ])
+
+
+def coder_user_prompt(task: TaskSpec, profiles_text: str, plan_text: str, python: bool, kit_doc: str = "") -> str:
+    """Decoupled mode, step 2: the coder turns the plan into the typed recipe or a kit script."""
+    what = (f"Write a Python script implementing the plan with the datachef.kit API:\n{kit_doc}\nReply with one "
+            "```python code block." if python else "Turn the plan into the JSON recipe.")
+    return "\n\n".join([f"# Task: {task.name}\n{task.instruction.strip()}", sources_section(profiles_text),
+                        f"# Plan\n{plan_text.strip()}", f"# Your answer\n{what}"])
+
+
+def python_user_prompt(task: TaskSpec, dev: list[dict], profiles_text: str, kit_doc: str, variation: int) -> str:
+    return "\n\n".join([
+        task_section(task, dev), sources_section(profiles_text),
+        "# Your answer\nFirst write the plan in two or three lines (which sources, how many samples, why). Then write "
+        "a Python script that builds the training data with the datachef.kit API below and ends with "
+        "`kit.dump(rows)`, in one ```python code block.\n\n" + kit_doc,
+        f"Hint: {VARIATIONS[variation % len(VARIATIONS)]}",
+    ])
+
+
+def repair_prompt(previous: str, error: str) -> str:
+    return (f"Your previous answer could not be used:\n{_truncate(error, 1500)}\n\nFix it and reply again in the "
+            f"same format. Your previous answer was:\n{_truncate(previous, 3000)}")
+
+
+def improve_prompt(task: TaskSpec, profiles_text: str, recipe_json: dict[str, Any], score: float,
+                   histogram: dict[str, int], per_source: dict[str, float], reasons: list[str]) -> str:
+    """Verifier-guided refinement: show the model its best recipe and what the verifier said about the data."""
+    return "\n\n".join([
+        f"# Task: {task.name}\n{task.instruction.strip()}", sources_section(profiles_text),
+        "# Current best recipe\n" + json.dumps(recipe_json, indent=1),
+        f"# Verifier feedback\nscore {score:.3f}; grades {json.dumps(histogram)}; mean score per source "
+        f"{json.dumps({k: round(v, 2) for k, v in per_source.items()})}\nfailure reasons seen: "
+        + "; ".join(_truncate(r, 120) for r in reasons[:6]),
+        "# Your answer\nReply with an improved JSON recipe: drop or shrink sources that score low, grow the ones "
+        "that score high, and fix the failure reasons.",
+    ])

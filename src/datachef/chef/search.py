@@ -1,0 +1,131 @@
+"""Verifier-guided search on top of the chef: best-of-N sampling, then refinement of the best recipes under a budget
+of executions.
+
+Refinement moves (typed recipes): re-weight sources by the verifier's mean score per source, drop the worst source,
+tighten processing (final-answer filter, near-dedup, decontamination), and ask the chef model itself to improve the
+recipe given the verifier's grade histogram, per-source scores and failure reasons.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .typed import ChefRecipe
+
+
+@dataclass
+class Candidate:
+    id: str
+    origin: str  # "sample" | "mutation:<move>" | "improve"
+    form: str = "typed"
+    recipe: Any = None  # spec.Recipe
+    chef_recipe: ChefRecipe | None = None
+    status: str = "pending"  # invalid | failed | ok
+    error: str | None = None
+    score: float | None = None
+    records: int = 0
+    out_dir: Path | None = None
+    histogram: dict[str, int] = field(default_factory=dict)
+    per_source: dict[str, float] = field(default_factory=dict)
+    reasons: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    repairs: int = 0
+
+    @property
+    def reward(self) -> float:
+        """Score for ranking; failures count 0 (as in DVS_avg@N)."""
+        return self.score if (self.status == "ok" and self.score is not None) else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        return {"id": self.id, "origin": self.origin, "form": self.form, "status": self.status, "error": self.error,
+                "score": self.score, "records": self.records, "histogram": self.histogram,
+                "per_source": self.per_source, "seconds": round(self.seconds, 2), "repairs": self.repairs}
+
+
+def feedback_from_verify(verify: dict[str, Any], data_path: Path) -> tuple[dict[str, int], dict[str, float], list[str]]:
+    """(grade histogram, mean instance score per source, sample failure reasons) from a verify.json and its data."""
+    sources: list[str] = []
+    with open(data_path, "rb") as f:
+        for line in f:
+            sources.append(json.loads(line).get("meta", {}).get("source", "?"))
+    by_source: dict[str, list[float]] = defaultdict(list)
+    reasons: list[str] = []
+    for inst in verify.get("instances", []):
+        idx = inst.get("index")
+        src = sources[idx] if isinstance(idx, int) and 0 <= idx < len(sources) else "?"
+        by_source[src].append(float(inst.get("score", 0.0)))
+        if inst.get("score", 0) < 1 and inst.get("reason"):
+            reasons.append(f"[{src}] {inst.get('grade')}: {inst['reason']}")
+    hist = verify.get("histogram") or dict(Counter(i.get("grade") for i in verify.get("instances", [])))
+    per_source = {s: sum(v) / len(v) for s, v in by_source.items() if v}
+    return hist, per_source, reasons
+
+
+def mutations(c: Candidate, budget: int) -> list[tuple[str, ChefRecipe]]:
+    """Deterministic refinement moves for a typed candidate, most promising first."""
+    if c.chef_recipe is None:
+        return []
+    base = c.chef_recipe
+    out: list[tuple[str, ChefRecipe]] = []
+    if c.per_source and len(base.picks) > 0:
+        picks = []
+        for p in base.picks:
+            s = c.per_source.get(p.source)
+            if s is None:
+                picks.append(p)
+            elif s >= 0.25:
+                # Grow what the verifier likes, shrink what it doesn't (quadratic: clear winners dominate).
+                picks.append(p.model_copy(update={"sample": max(1, min(budget, round(p.sample * (0.25 + s) ** 2 * 2)))}))
+        if picks and picks != base.picks:
+            out.append(("reweight", base.model_copy(update={"picks": picks})))
+        scored = [p for p in base.picks if p.source in c.per_source]
+        if len(scored) > 1:
+            worst = min(scored, key=lambda p: c.per_source[p.source])
+            rest = [p for p in base.picks if p is not worst]
+            out.append(("drop_worst", base.model_copy(update={"picks": rest})))
+    strict = base.model_copy(update={"require_final_answer": True, "dedup": "near", "decontaminate": True,
+                                     "quality_filter": True})
+    if strict != base:
+        out.append(("strict", strict))
+    if sum(p.sample for p in base.picks) < budget:
+        scale = budget / max(1, sum(p.sample for p in base.picks))
+        out.append(("fill_budget", base.model_copy(update={"picks": [
+            p.model_copy(update={"sample": max(1, int(p.sample * scale))}) for p in base.picks]})))
+    return out
+
+
+def refine(candidates: list[Candidate], evaluate: Callable[[str, ChefRecipe], Candidate],
+           improve: Callable[[Candidate], ChefRecipe | None] | None, *, budget: int, train_budget: int,
+           log: Callable[[str], None] | None = None) -> list[Candidate]:
+    """Spend up to `budget` executions improving the best candidates. Returns the new candidates (all tried)."""
+    tried: list[Candidate] = []
+    seen: set[str] = {c.chef_recipe.model_dump_json() for c in candidates if c.chef_recipe is not None}
+    pool = list(candidates)
+    while len(tried) < budget:
+        ranked = sorted([c for c in pool if c.status == "ok" and c.chef_recipe is not None],
+                        key=lambda c: c.reward, reverse=True)
+        if not ranked:
+            break
+        moves: list[tuple[str, ChefRecipe]] = []
+        for best in ranked[:2]:
+            moves += [(f"mutation:{m}", r) for m, r in mutations(best, train_budget)]
+            if improve is not None:
+                proposal = improve(best)
+                if proposal is not None:
+                    moves.append(("improve", proposal))
+        moves = [(o, r) for o, r in moves if r.model_dump_json() not in seen]
+        if not moves:
+            break
+        for origin, recipe in moves:
+            if len(tried) >= budget:
+                break
+            seen.add(recipe.model_dump_json())
+            c = evaluate(origin, recipe)
+            tried.append(c)
+            pool.append(c)
+            if log:
+                log(f"search {c.id} ({origin}): {c.status} score={c.score}")
+    return tried

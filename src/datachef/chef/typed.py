@@ -1,0 +1,138 @@
+"""The chef's typed recipe: a small, task-specialised structure an LLM can fill under constrained decoding, compiled
+into a full `steps` program for the engine.
+
+Why not ask the model for the whole steps DAG? A weak model under a schema of every op's args still writes programs
+that name fields that do not exist or chain steps wrongly. Here the schema itself is generated from the task:
+source ids are an enum, and for each source its own field names are enums, so anything the decoder can emit compiles
+and validates. The compiled program uses the same ops a human would (load → quality → answer formatting → to_chat →
+mix → dedup → decontaminate → shuffle), so executability is a property of the schema, not of the model's luck.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from ..spec import Plan, PlanItem, Recipe, SourceProfile, Step, TaskSpec
+
+TEXT_TYPES = ("str", "any", "int", "float")
+
+
+class SourcePick(BaseModel):
+    source: str = Field(description="Source id.")
+    user_field: str = Field(description="Field that becomes the user turn (the question/prompt).")
+    assistant_field: str = Field(description="Field that becomes the assistant turn (the solution/response).")
+    answer_field: str | None = Field(
+        None, description="Optional field with the bare final answer; appended as a final '#### <answer>' line.")
+    sample: int = Field(ge=1, description="How many training samples to draw from this source.")
+    reason: str = Field("", description="Why this source helps the task (one sentence).")
+
+
+class ChefRecipe(BaseModel):
+    workflow: str = Field("", description="The processing workflow, in one or two sentences.")
+    picks: list[SourcePick] = Field(min_length=1, description="The sources to use and how many samples of each.")
+    require_final_answer: bool = Field(
+        False, description="Keep only rows whose assistant turn ends with a '#### <number>' final answer.")
+    quality_filter: bool = Field(True, description="Drop low-quality rows (repetition, symbol soup, too short).")
+    dedup: Literal["none", "exact", "near"] = Field("near", description="Duplicate removal.")
+    decontaminate: bool = Field(True, description="Remove rows overlapping the benchmark (always recommended).")
+    system_prompt: str | None = Field(None, description="Optional system turn for every example.")
+
+
+def _text_fields(profile: SourceProfile) -> list[str]:
+    return [f.name for f in profile.fields if f.type in TEXT_TYPES]
+
+
+def chef_schema(task: TaskSpec, profiles: list[SourceProfile], *, max_picks: int = 4) -> dict[str, Any]:
+    """JSON Schema for ChefRecipe specialised to this task: one pick variant per source, with that source's own
+    field names as enums. Sizes are bounded so a small model under constrained decoding stays short."""
+    budget = task.budget.train_samples
+    variants = []
+    for p in profiles:
+        fields = _text_fields(p)
+        if not fields:
+            continue
+        variants.append({
+            "type": "object",
+            "properties": {
+                "source": {"const": p.id},
+                "user_field": {"enum": fields},
+                "assistant_field": {"enum": fields},
+                "answer_field": {"anyOf": [{"enum": fields}, {"type": "null"}]},
+                "sample": {"type": "integer", "minimum": 1, "maximum": budget},
+                "reason": {"type": "string", "maxLength": 160},
+            },
+            "required": ["source", "user_field", "assistant_field", "answer_field", "sample", "reason"],
+            "additionalProperties": False,
+        })
+    return {
+        "type": "object",
+        "properties": {
+            "workflow": {"type": "string", "maxLength": 300},
+            "picks": {"type": "array", "items": {"anyOf": variants}, "minItems": 1, "maxItems": max_picks},
+            "require_final_answer": {"type": "boolean"},
+            "quality_filter": {"type": "boolean"},
+            "dedup": {"enum": ["none", "exact", "near"]},
+            "decontaminate": {"type": "boolean"},
+            "system_prompt": {"anyOf": [{"type": "string", "maxLength": 200}, {"type": "null"}]},
+        },
+        "required": ["workflow", "picks", "require_final_answer", "quality_filter", "dedup", "decontaminate",
+                     "system_prompt"],
+        "additionalProperties": False,
+    }
+
+
+def _esc(field: str) -> str:
+    return "{" + field + "}"
+
+
+def compile_chef_recipe(chef: ChefRecipe, task: TaskSpec, *, name: str = "chef", seed: int = 0,
+                        oversample: float = 2.0) -> Recipe:
+    """Turn a ChefRecipe into a typed `steps` Recipe (what the engine validates and runs)."""
+    steps: list[Step] = []
+    chats: list[str] = []
+    weights: list[float] = []
+    for i, pick in enumerate(chef.picks):
+        sid = f"{i}_{pick.source}"
+        cur = f"load_{sid}"
+        steps.append(Step(id=cur, op="load", args={"source": pick.source, "limit": int(pick.sample * oversample) + 10,
+                                                   "shuffle_seed": seed}))
+        text_fields = [pick.user_field, pick.assistant_field]
+        if chef.quality_filter:
+            steps.append(Step(id=f"quality_{sid}", op="quality_filter", input=cur,
+                              args={"fields": sorted(set(text_fields))}))
+            cur = f"quality_{sid}"
+        assistant = _esc(pick.assistant_field)
+        if pick.answer_field and pick.answer_field != pick.assistant_field:
+            assistant += "\n#### " + _esc(pick.answer_field)
+        steps.append(Step(id=f"chat_{sid}", op="to_chat", input=cur,
+                          args={"user": _esc(pick.user_field), "assistant": assistant,
+                                **({"system": chef.system_prompt.replace("{", "{{").replace("}", "}}")}
+                                   if chef.system_prompt else {})}))
+        cur = f"chat_{sid}"
+        if chef.require_final_answer:
+            steps.append(Step(id=f"final_{sid}", op="filter", input=cur,
+                              args={"expr": r"re_search('####\\s*-?\\$?[0-9][0-9,]*(\\.[0-9]+)?\\s*$', "
+                                            r"messages[-1]['content'])"}))
+            cur = f"final_{sid}"
+        chats.append(cur)
+        weights.append(float(pick.sample))
+    total = min(sum(p.sample for p in chef.picks), task.budget.train_samples)
+    if len(chats) > 1:
+        steps.append(Step(id="mix", op="mix", inputs=chats, args={"weights": weights, "total": total, "seed": seed}))
+    else:
+        steps.append(Step(id="mix", op="sample", input=chats[0], args={"n": total, "seed": seed}))
+    cur = "mix"
+    if chef.dedup in ("exact", "near"):
+        steps.append(Step(id="dedup_exact", op="dedup_exact", input=cur, args={}))
+        cur = "dedup_exact"
+    if chef.dedup == "near":
+        steps.append(Step(id="dedup_near", op="dedup_near", input=cur, args={}))
+        cur = "dedup_near"
+    if chef.decontaminate:
+        steps.append(Step(id="decontaminate", op="decontaminate", input=cur, args={}))
+        cur = "decontaminate"
+    steps.append(Step(id="shuffle", op="shuffle", input=cur, args={"seed": seed}))
+    plan = Plan(training_data=[PlanItem(source=p.source, sample=p.sample, reason=p.reason) for p in chef.picks],
+                workflow=chef.workflow)
+    return Recipe(name=name, task=task.name, plan=plan, steps=steps, output="shuffle")

@@ -1,0 +1,1 @@
+"""Run reports (self-contained HTML with inline SVG charts; no plotting dependency)."""

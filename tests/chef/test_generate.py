@@ -1,0 +1,65 @@
+"""Chef.draft: prompts reach the model with the task's schema; invalid answers are repaired within the bound."""
+from __future__ import annotations
+
+import json
+
+from datachef.chef import Chef, ChefConfig
+from datachef.llm.base import Completion, LLMClient
+
+from .test_typed import GOOD
+
+
+class Scripted(LLMClient):
+    """Replies from a script: each call pops the next answer for each conversation; records what it was asked."""
+
+    backend = "test"
+
+    def __init__(self, answers):
+        super().__init__("scripted")
+        self.answers, self.calls = list(answers), []
+
+    def _chat_batch(self, batch, params, json_schema):
+        self.calls.append({"batch": batch, "schema": json_schema, "params": params})
+        return [Completion(self.answers.pop(0), completion_tokens=5) for _ in batch]
+
+
+def test_typed_draft_with_repair(kitchen):
+    bad = json.dumps({**GOOD, "picks": [{**GOOD["picks"][0], "assistant_field": "nope"}]})
+    llm = Scripted([bad, json.dumps(GOOD), json.dumps(GOOD)])
+    drafts = Chef(llm, ChefConfig(max_repairs=1)).draft(kitchen["task"], kitchen["profiles"], kitchen["text"],
+                                                        kitchen["dev"], n=2)
+    assert [d.valid for d in drafts] == [True, True]
+    assert drafts[0].repairs == 1 and drafts[1].repairs == 0
+    first, second = llm.calls
+    assert first["schema"]["properties"]["picks"]["items"]["anyOf"]  # constrained by the task schema
+    user = first["batch"][0][1]["content"]
+    assert "gsm_symbolic_cot" in user and "GSM8K" in user and "Hint:" in user
+    assert first["batch"][0][1]["content"] != first["batch"][1][1]["content"]  # candidates explore differently
+    repair = second["batch"][0][-1]["content"]
+    assert "has no field 'nope'" in repair
+
+
+def test_repairs_are_bounded(kitchen):
+    llm = Scripted(["not json"] * 3)
+    (d,) = Chef(llm, ChefConfig(max_repairs=2)).draft(kitchen["task"], kitchen["profiles"], kitchen["text"],
+                                                     kitchen["dev"], n=1)
+    assert not d.valid and "no JSON" in d.error and d.repairs == 2 and len(llm.calls) == 3
+
+
+def test_python_form_extracts_script(kitchen):
+    script = "plan: gold only\n```python\nfrom datachef import kit\nrows = kit.load('gsm_symbolic_cot')\n" \
+             "kit.dump(kit.to_chat(rows, user='{question}', assistant='{solution}'))\n```"
+    llm = Scripted(["```python\nprint(\n```", script])
+    (d,) = Chef(llm, ChefConfig(form="python", max_repairs=1)).draft(
+        kitchen["task"], kitchen["profiles"], kitchen["text"], kitchen["dev"], n=1)
+    assert d.valid and "kit.dump" in d.recipe.python and d.recipe.plan.workflow.startswith("plan: gold only")
+    assert llm.calls[0]["schema"] is None
+
+
+def test_decoupled_mode_uses_planner_then_coder(kitchen):
+    planner = Scripted(["Use gsm_symbolic_cot, 150 samples."])
+    coder = Scripted([json.dumps(GOOD)])
+    (d,) = Chef(planner, ChefConfig(decoupled=True), coder=coder).draft(
+        kitchen["task"], kitchen["profiles"], kitchen["text"], kitchen["dev"], n=1)
+    assert d.valid
+    assert "Use gsm_symbolic_cot, 150 samples." in coder.calls[0]["batch"][0][1]["content"]
