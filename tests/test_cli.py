@@ -54,3 +54,19 @@ def test_run_and_errors(make_task, write_recipe, tmp_path):
     res = runner.invoke(app, ["run", str(recipe), "--task", str(tmp_path / "missing.yaml"), "--out",
                               str(tmp_path / "o3")])
     assert res.exit_code == 2 and "missing.yaml: file not found" in res.output
+
+
+def test_inspect_prints_profiles(make_task):
+    task = make_task({"math": math_rows(7)})
+    res = runner.invoke(app, ["inspect", str(task)])
+    assert res.exit_code == 0, res.output
+    assert "math" in res.output and "problem" in res.output and "solution" in res.output
+    data = json.loads(runner.invoke(app, ["inspect", str(task), "--json"]).output)
+    assert data[0]["rows"] == 7 and data[0]["rows_exact"] is True
+
+
+def test_kitchen_commands(tmp_path):
+    res = runner.invoke(app, ["kitchen", "list"])
+    assert res.exit_code == 0 and "gsm8k" in res.output
+    res = runner.invoke(app, ["kitchen", "prepare", "nope", "--out", str(tmp_path / "k")])
+    assert res.exit_code == 2 and "gsm8k" in res.output

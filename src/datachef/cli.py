@@ -60,6 +60,10 @@ def run(recipe: Path = typer.Argument(..., help="Recipe YAML/JSON file."),
                                                             "~/.cache/datachef). Re-runs and killed runs resume "
                                                             "from it."),
         seed: int = typer.Option(0, help="Run seed."),
+        llm: Optional[str] = typer.Option(None, "--llm", help="LLM for llm_map/llm_generate steps: local | openai."),
+        model: Optional[str] = typer.Option(None, help="Model of --llm (local: HF id or path, default the "
+                                                       "embedded SmolLM2-135M-Instruct; openai: the served name)."),
+        base_url: Optional[str] = typer.Option(None, help="OpenAI-compatible endpoint for --llm openai."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output.")) -> None:
     """Validate RECIPE fully, execute it (streaming, cached) and write the corpus atomically to OUT."""
     from .engine import FORMATS, run_recipe
@@ -71,7 +75,8 @@ def run(recipe: Path = typer.Argument(..., help="Recipe YAML/JSON file."),
     try:
         t = load_task(task)
         r = load_recipe(recipe)
-        m = run_recipe(r, t, out, fmt=format, cache_dir=cache_dir, seed=seed,
+        client = _client(llm, model, base_url) if llm else None
+        m = run_recipe(r, t, out, fmt=format, cache_dir=cache_dir, seed=seed, llm=client,
                        progress=None if not quiet else False, log=None if quiet else _log, recipe_file=str(recipe))
     except DatachefError as e:
         _fail(e)
@@ -81,6 +86,29 @@ def run(recipe: Path = typer.Argument(..., help="Recipe YAML/JSON file."),
         typer.echo(f"  {s.id:<24} {s.op:<16} {s.rows_in:>8} -> {s.rows_out:<8}"
                    + (" cached" if s.cached else "") + (f"  dropped: {dropped}" if dropped else "")
                    + "".join(f"\n    warning: {w}" for w in s.warnings))
+
+
+def _client(kind: str, model: Optional[str], base_url: Optional[str], cache: bool = True):
+    from .llm import make_client
+
+    return make_client(kind, model=model, base_url=base_url, cache_dir=None if cache else False)
+
+
+@app.command()
+def serve(kind: str = typer.Option("local", help="local (in-process transformers) | openai (proxy an endpoint)."),
+          model: Optional[str] = typer.Option(None, help="Model (local default: the embedded SmolLM2-135M-Instruct)."),
+          base_url: Optional[str] = typer.Option(None, help="Upstream endpoint for --kind openai."),
+          host: str = typer.Option("127.0.0.1", help="Address to bind (loopback by default)."),
+          port: int = typer.Option(8000, help="Port."),
+          no_cache: bool = typer.Option(False, "--no-cache", help="Do not use the on-disk request cache.")) -> None:
+    """Serve a model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/models)."""
+    from .llm.server import run_server
+
+    try:
+        client = _client(kind, model, base_url, cache=not no_cache)
+    except DatachefError as e:
+        _fail(e)
+    run_server(client, host, port)
 
 
 @app.command()
