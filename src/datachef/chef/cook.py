@@ -50,6 +50,7 @@ class Cook:
         self.task, self.out, self.chef, self.judge, self.config = task, Path(out), chef, judge, config
         self.log = log or (lambda m: None)
         self.candidates: list[Candidate] = []
+        self.use_llm_ops = False  # recipes may call llm_map/llm_generate with the chef's model when enabled
 
     # -- one candidate: execute + verify ------------------------------------------------------------------
     def _execute(self, c: Candidate) -> Candidate:
@@ -62,13 +63,8 @@ class Cook:
             self._save_status(c)
             return c
         try:
-            if c.recipe.python is not None:
-                from ..engine.python_recipe import run_python_recipe
-
-                m = run_python_recipe(c.recipe, self.task, c.out_dir / "run", cache_dir=self.config.cache_dir)
-            else:
-                m = run_recipe(c.recipe, self.task, c.out_dir / "run", cache_dir=self.config.cache_dir,
-                               progress=False)
+            m = run_recipe(c.recipe, self.task, c.out_dir / "run", cache_dir=self.config.cache_dir,
+                           progress=False, llm=self.chef.llm if self.use_llm_ops else None)
             c.records = m.output.records
         except DatachefError as e:
             c.status, c.error = "failed", str(e)

@@ -122,11 +122,16 @@ def run_recipe(recipe: Recipe, task: TaskSpec, out_dir: str | Path, *, fmt: str 
                cache_dir: str | Path | None = None, seed: int = 0, progress: bool | None = None,
                log: Callable[[str], None] | None = None, recipe_file: str | None = None,
                capabilities: set[str] | None = None, llm: Any = None) -> RunManifest:
-    """Run a typed recipe for `task` and write OUT/{data.jsonl|data.parquet, manifest.json, recipe.yaml, dropped/}.
+    """Run a recipe for `task` (typed steps here; Python programs go to the sandbox) and write OUT/{data.jsonl|data.parquet, manifest.json, recipe.yaml, dropped/}.
 
     Nothing is written to `out_dir` unless the whole run succeeds; intermediate results live in the step cache
     (`cache_dir`, default $DATACHEF_CACHE or ~/.cache/datachef), so a failed or killed run resumes where it stopped.
     """
+    if recipe.python is not None:  # the paper's form: an untrusted script, run in the sandbox
+        from .python_recipe import run_python_recipe
+
+        return run_python_recipe(recipe, task, out_dir, fmt=fmt, cache_dir=cache_dir, llm=llm, seed=seed,
+                                 recipe_file=recipe_file, log=log)
     t0 = time.time()
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     cache = StepCache(Path(cache_dir) if cache_dir else default_cache_dir())
