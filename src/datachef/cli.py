@@ -152,6 +152,84 @@ def ops(name: Optional[str] = typer.Argument(None, help="Show one op in full."),
             typer.echo(f"    {pname}{req}: {p.get('description', '')}")
 
 
+@app.command()
+def verify(out_dir: Path = typer.Argument(..., help="A run's output folder (with data.jsonl)."),
+           task: Path = typer.Option(..., "--task", help="Task YAML file."),
+           judge: str = typer.Option("local", help="local (embedded SmolLM2 + embeddings + checkers) | openai."),
+           model: Optional[str] = typer.Option(None, help="Judge model (openai: the served name; local: an HF id or "
+                                                          "path instead of the embedded default)."),
+           base_url: Optional[str] = typer.Option(None, help="OpenAI-compatible endpoint for --judge openai."),
+           sample: int = typer.Option(100, help="Instances to grade (seeded sample)."),
+           seed: int = typer.Option(0, help="Sampling seed.")) -> None:
+    """Score a corpus with the Data Verifier (gates + checkers + rubric judge) and write OUT_DIR/verify.json."""
+    from .verifier import format_report, verify_command
+
+    try:
+        report = verify_command(out_dir, task, judge=judge, model=model, base_url=base_url, sample=sample, seed=seed)
+    except DatachefError as e:
+        _fail(e)
+    typer.echo(format_report(report))
+
+
+@app.command()
+def cook(task: Optional[Path] = typer.Argument(None, help="Task YAML file (default: the built-in --kitchen)."),
+         out: Path = typer.Option(Path("runs/cook"), "--out", help="Output folder."),
+         kitchen: str = typer.Option("gsm8k", help="Built-in kitchen used when no TASK is given."),
+         n: int = typer.Option(8, "--n", help="Recipes the chef samples (best-of-N)."),
+         chef: str = typer.Option("local", help="local (embedded SmolLM2 by default) | openai."),
+         model: Optional[str] = typer.Option(None, help="Chef model."),
+         base_url: Optional[str] = typer.Option(None, help="Endpoint for --chef openai."),
+         coder_model: Optional[str] = typer.Option(None, help="Decoupled mode: a second model writes the program "
+                                                              "(same backend as --chef)."),
+         decoupled: bool = typer.Option(False, help="Planner then coder (paper's decoupled mode)."),
+         mode: str = typer.Option("typed", help="typed (constrained JSON recipe) | python (kit script, sandboxed)."),
+         search_budget: int = typer.Option(4, help="Extra executions for verifier-guided refinement (0 = best-of-N "
+                                                   "only)."),
+         judge: str = typer.Option("local", help="Verifier judge: local | openai."),
+         judge_model: Optional[str] = typer.Option(None, help="Judge model for --judge openai."),
+         judge_base_url: Optional[str] = typer.Option(None, help="Endpoint for --judge openai."),
+         sample: int = typer.Option(100, help="Instances the verifier grades per recipe."),
+         temperature: float = typer.Option(0.8, help="Chef sampling temperature."),
+         seed: int = typer.Option(0, help="Seed."),
+         cache_dir: Optional[Path] = typer.Option(None, help="Step cache folder.")) -> None:
+    """The main job: profile sources, have the chef write N recipes, execute and verify each, search, and write
+    OUT/best (recipe, data, manifest, verify.json), OUT/candidates, OUT/cook.json and OUT/report.html."""
+    from .chef import Chef, ChefConfig
+    from .chef.cook import Cook, CookConfig
+    from .io import load_task
+
+    if mode not in ("typed", "python"):
+        typer.echo("error: --mode must be typed or python", err=True)
+        raise typer.Exit(2)
+    try:
+        if task is None:
+            from .kitchens import prepare_kitchen
+
+            task = prepare_kitchen(kitchen, out / "kitchen")
+        t = load_task(task)
+        planner = _client(chef, model, base_url)
+        coder = _client(chef, coder_model, base_url) if coder_model else None
+        if judge == "openai":
+            judge_client = _client("openai", judge_model, judge_base_url)
+        elif judge == "local":
+            # The embedded model serves as chef and judge: load it once.
+            judge_client = planner if (chef == "local" and model is None) else "local"
+        else:
+            typer.echo("error: --judge must be local or openai", err=True)
+            raise typer.Exit(2)
+        the_chef = Chef(planner, ChefConfig(form=mode, decoupled=decoupled or coder is not None,
+                                            temperature=temperature, seed=seed), coder=coder)
+        summary = Cook(t, out, the_chef, judge_client,
+                       CookConfig(n=n, search_budget=search_budget, sample=sample, seed=seed, cache_dir=cache_dir),
+                       log=_log).run()
+    except DatachefError as e:
+        _fail(e)
+    best = summary["best"]
+    typer.echo(f"executability {summary['executable']}/{summary['n']}, DVS_avg@{summary['n']} "
+               f"{summary['dvs_avg']:.3f}, best-of-N {summary['best_of_n']['score']:.3f}, best {best['score']:.3f} "
+               f"({best['id']}, {best['origin']}); wrote {out / 'best'} and {out / 'report.html'}")
+
+
 @kitchen_app.command("list")
 def kitchen_list() -> None:
     """List the built-in kitchens."""

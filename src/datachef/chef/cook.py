@@ -36,14 +36,6 @@ class CookConfig:
     cache_dir: Path | None = None
 
 
-def _verify(out_dir: Path, task: TaskSpec, judge: Any, sample: int, seed: int) -> dict[str, Any]:
-    from ..verifier import verify_run
-
-    report = verify_run(out_dir, task, judge=judge, sample=sample, seed=seed)
-    return json.loads((out_dir / "verify.json").read_text()) if (out_dir / "verify.json").exists() else \
-        report.model_dump(mode="json")
-
-
 class Cook:
     def __init__(self, task: TaskSpec, out: Path, chef: Chef, judge: Any, config: CookConfig,
                  log: Callable[[str], None] | None = None):
@@ -51,6 +43,9 @@ class Cook:
         self.log = log or (lambda m: None)
         self.candidates: list[Candidate] = []
         self.use_llm_ops = False  # recipes may call llm_map/llm_generate with the chef's model when enabled
+        from ..verifier import Verifier
+
+        self.verifier = Verifier(task, judge=judge)  # built once: the judge model and embeddings load once
 
     # -- one candidate: execute + verify ------------------------------------------------------------------
     def _execute(self, c: Candidate) -> Candidate:
@@ -72,11 +67,12 @@ class Cook:
             self._save_status(c)
             return c
         try:
-            verify = _verify(c.out_dir / "run", self.task, self.judge, self.config.sample, self.config.seed)
+            self.verifier.verify(c.out_dir / "run", sample=self.config.sample, seed=self.config.seed)
         except LLMError:
             raise  # the judge is down: that is the run's problem, not this recipe's
-        c.score = float(verify.get("score", 0.0))
-        c.histogram, c.per_source, c.reasons = feedback_from_verify(verify, c.out_dir / "run" / "data.jsonl")
+        verify = json.loads((c.out_dir / "run" / "verify.json").read_text())
+        c.score = float(verify["score"])
+        c.histogram, c.per_source, c.reasons = feedback_from_verify(verify)
         c.status = "ok"
         c.seconds = time.time() - t0
         self._save_status(c)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 from .typed import ChefRecipe
@@ -45,21 +44,16 @@ class Candidate:
                 "per_source": self.per_source, "seconds": round(self.seconds, 2), "repairs": self.repairs}
 
 
-def feedback_from_verify(verify: dict[str, Any], data_path: Path) -> tuple[dict[str, int], dict[str, float], list[str]]:
-    """(grade histogram, mean instance score per source, sample failure reasons) from a verify.json and its data."""
-    sources: list[str] = []
-    with open(data_path, "rb") as f:
-        for line in f:
-            sources.append(json.loads(line).get("meta", {}).get("source", "?"))
+def feedback_from_verify(verify: dict[str, Any]) -> tuple[dict[str, int], dict[str, float], list[str]]:
+    """(grade histogram, mean instance score per source, sample failure reasons) from a verify.json."""
     by_source: dict[str, list[float]] = defaultdict(list)
     reasons: list[str] = []
     for inst in verify.get("instances", []):
-        idx = inst.get("index")
-        src = sources[idx] if isinstance(idx, int) and 0 <= idx < len(sources) else "?"
+        src = (inst.get("meta") or {}).get("source", "?")
         by_source[src].append(float(inst.get("score", 0.0)))
         if inst.get("score", 0) < 1 and inst.get("reason"):
             reasons.append(f"[{src}] {inst.get('grade')}: {inst['reason']}")
-    hist = verify.get("histogram") or dict(Counter(i.get("grade") for i in verify.get("instances", [])))
+    hist = verify.get("grade_histogram") or dict(Counter(i.get("grade") for i in verify.get("instances", [])))
     per_source = {s: sum(v) / len(v) for s, v in by_source.items() if v}
     return hist, per_source, reasons
 

@@ -1,0 +1,85 @@
+"""`cook` end to end with scripted models (our LLMClient interface): N drafts → execute → verify → search → best/,
+candidates/, cook.json, report.html."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from datachef.chef import Chef, ChefConfig
+from datachef.chef.cook import Cook, CookConfig
+from datachef.llm.base import Completion, LLMClient
+
+from .test_typed import GOOD
+
+OFF_TASK = {**GOOD, "picks": [{"source": "mmlu_other", "user_field": "question", "assistant_field": "subject",
+                                "answer_field": None, "sample": 60, "reason": "general knowledge"}]}
+MIXED = {**GOOD, "picks": [GOOD["picks"][0], OFF_TASK["picks"][0]], "system_prompt": None}
+
+
+class Chefs(LLMClient):
+    """Recipe drafts in turn: a good one, a mixed one, an off-task one, and one that never becomes valid JSON."""
+
+    backend = "test"
+
+    def __init__(self):
+        super().__init__("chef")
+        self.answers = [json.dumps(GOOD), json.dumps(MIXED), json.dumps(OFF_TASK), "no idea"]
+
+    def _chat_batch(self, batch, params, json_schema):
+        out = []
+        for msgs in batch:
+            if "Current best recipe" in msgs[-1]["content"]:
+                out.append(Completion(json.dumps(GOOD | {"dedup": "exact"})))  # an "improved" proposal
+            elif "could not be used" in msgs[-1]["content"]:
+                out.append(Completion("still no idea"))
+            else:
+                out.append(Completion(self.answers[len(out) % len(self.answers)]))
+        return out
+
+
+class Judge(LLMClient):
+    """A strict structured judge: passes worked solutions with a final answer, calls everything else a mismatch."""
+
+    backend = "test"
+
+    def _chat_batch(self, batch, params, json_schema):
+        out = []
+        for msgs in batch:
+            text = msgs[-1]["content"].split("=== Instance to grade ===")[1].split("=== End of instance ===")[0]
+            grade = "Pass" if "####" in text else "Task mismatch"
+            out.append(Completion(json.dumps({"reference_answer": "", "grade": grade, "reason": "scripted"})))
+        return out
+
+
+@pytest.fixture
+def cooked(kitchen, tmp_path):
+    cook = Cook(kitchen["task"], tmp_path / "cook", Chef(Chefs(), ChefConfig(max_repairs=1)), Judge("judge"),
+                CookConfig(n=4, search_budget=3, sample=20, cache_dir=tmp_path / "cache"))
+    return cook.run(), tmp_path / "cook"
+
+
+def test_cook_writes_best_candidates_and_report(cooked):
+    summary, out = cooked
+    assert summary["n"] == 4 and summary["executable"] == 3 and summary["executability"] == 0.75
+    statuses = {c["id"]: c["status"] for c in summary["candidates"]}
+    assert statuses["c03"] == "invalid"
+    scores = {c["id"]: c["score"] for c in summary["candidates"] if c["origin"] == "sample"}
+    assert scores["c00"] > scores["c01"] > scores["c02"]  # on-task > mixed > off-task
+    assert summary["dvs_avg"] == pytest.approx(sum(s or 0 for s in scores.values()) / 4)
+    assert 1 <= summary["search"]["tried"] <= 3
+    assert summary["best"]["score"] >= summary["best_of_n"]["score"]
+    for f in ["recipe.yaml", "data.jsonl", "manifest.json", "verify.json", "status.json"]:
+        assert (out / "best" / f).exists(), f
+    assert json.loads((out / "candidates" / "c03" / "status.json").read_text())["error"]
+    report = (out / "report.html").read_text()
+    assert "<svg" in report and "c00" in report and "rows per step" in report
+    assert json.loads((out / "cook.json").read_text())["dvs_avg"] == summary["dvs_avg"]
+
+
+def test_search_reweights_by_per_source_score(cooked):
+    summary, _ = cooked
+    mixed = next(c for c in summary["candidates"] if c["id"] == "c01")
+    assert mixed["per_source"]["gsm_symbolic_cot"] > mixed["per_source"]["mmlu_other"]
+    origins = [c["origin"] for c in summary["candidates"] if c["origin"] != "sample"]
+    assert origins and all(o.startswith("mutation:") or o == "improve" for o in origins)
