@@ -187,3 +187,24 @@ def test_crashing_op_leaves_no_partial_cache_entry(make_task, write_recipe, tmp_
         run_recipe(recipe, task, tmp_path / "out", cache_dir=tmp_path / "cache", progress=False)
     assert list((tmp_path / "cache" / "steps").iterdir()) == []
     assert StepCache(tmp_path / "cache").has("nothing") is False
+
+
+def test_cache_is_shared_across_recipes_with_other_step_ids_and_stages(make_task, write_recipe, tmp_path):
+    task_p = make_task({"math": math_rows(12)})
+    task, r1 = load(task_p, write_recipe([
+        {"id": "a", "op": "load", "args": {"source": "math"}},
+        {"id": "b", "op": "filter", "input": "a", "args": {"expr": "len(problem) > 5"}},
+        chat_after("b")], name="r1.yaml"))
+    _, r2 = load(task_p, write_recipe([
+        {"id": "x", "op": "load", "args": {"source": "math"}},
+        {"id": "y", "op": "filter", "input": "x", "args": {"expr": "len(problem) > 5"}},
+        {"id": "chat", "op": "to_chat", "input": "y", "args": {"user": "{problem}", "assistant": "{solution}"}},
+        {"id": "also", "op": "sample", "input": "y", "args": {"n": 2}},  # y now has two consumers: other stages
+        {"id": "chat2", "op": "to_chat", "input": "also", "args": {"user": "{problem}", "assistant": "{solution}"}},
+        {"id": "out", "op": "concat", "inputs": ["chat", "chat2"]}], name="r2.yaml"))
+    run_recipe(r1, task, tmp_path / "o1", cache_dir=tmp_path / "c", progress=False)
+    m = run_recipe(r2, task, tmp_path / "o2", cache_dir=tmp_path / "c", progress=False)
+    steps = {s.id: s for s in m.steps}
+    assert steps["chat"].cached and steps["chat"].rows_out == 12 and steps["chat"].inputs == ["y"]
+    assert not steps["y"].cached  # r1 never materialised y (it was fused into the chat stage)
+    assert m.output.records == 14

@@ -64,3 +64,16 @@ class StepCache:
 
     def read_stats(self, key: str) -> dict[str, Any]:
         return json.loads((self.path(key) / self.STATS).read_text())
+
+    # Per-step statistics are kept by step key, apart from stage outputs: two recipes can reach the same cached
+    # stage through steps with other ids, or with the chain cut into stages differently.
+    def write_step_stats(self, key: str, stats: dict[str, Any]) -> None:
+        d = self.root / "step_stats"
+        d.mkdir(parents=True, exist_ok=True)
+        tmp = d / f".{key}.{uuid.uuid4().hex[:8]}.tmp"
+        tmp.write_text(json.dumps(stats))
+        os.replace(tmp, d / f"{key}.json")
+
+    def read_step_stats(self, key: str) -> dict[str, Any] | None:
+        p = self.root / "step_stats" / f"{key}.json"
+        return json.loads(p.read_text()) if p.exists() else None

@@ -162,15 +162,16 @@ def execute(compiled: CompiledRecipe, cache: StepCache, *, progress: bool | None
         for b in stage.steps:
             stage_of[b.step.id] = stage.key
         if cache.has(stage.key):
-            saved = cache.read_stats(stage.key)
-            for b in stage.steps:
-                s = StepStats.model_validate(saved["steps"][b.step.id])
-                s.cached = True
-                stats[b.step.id] = s
-            lengths[stage.key] = saved["rows_out"]
-            if log:
-                log(f"[cached] {' -> '.join(b.step.id for b in stage.steps)}")
-            continue
+            saved = [cache.read_step_stats(keys[b.step.id]) for b in stage.steps]
+            if all(x is not None for x in saved):
+                for b, x in zip(stage.steps, saved):
+                    # The entry may come from another recipe: keep its counts, use this recipe's names.
+                    stats[b.step.id] = StepStats.model_validate(
+                        {**x, "id": b.step.id, "inputs": b.upstream, "cached": True})
+                lengths[stage.key] = cache.read_stats(stage.key)["rows_out"]
+                if log:
+                    log(f"[cached] {' -> '.join(b.step.id for b in stage.steps)}")
+                continue
         t0 = time.perf_counter()
         stage_stats = {b.step.id: StepStats(id=b.step.id, op=b.op.name, inputs=b.upstream, cache_key=keys[b.step.id])
                        for b in stage.steps}
@@ -194,6 +195,8 @@ def execute(compiled: CompiledRecipe, cache: StepCache, *, progress: bool | None
                 "steps": {k: v.model_dump() for k, v in stage_stats.items()},
             }))
             cache.commit(tmp, stage.key)
+            for b in stage.steps:
+                cache.write_step_stats(keys[b.step.id], stage_stats[b.step.id].model_dump())
         except DatachefError as e:
             cache.abort(tmp)
             if e.step is None:  # e.g. an LLM or source error raised inside an op: say which step it hit
