@@ -2,7 +2,7 @@
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-EXTRAS ?= llm,dev
+EXTRAS ?= llm,train,dev
 TORCH ?= torch==2.13.0
 
 .PHONY: install test demo bench clean

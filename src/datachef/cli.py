@@ -230,6 +230,61 @@ def cook(task: Optional[Path] = typer.Argument(None, help="Task YAML file (defau
                f"({best['id']}, {best['origin']}); wrote {out / 'best'} and {out / 'report.html'}")
 
 
+@app.command()
+def train(data: Path = typer.Argument(..., help="Corpus: a data.jsonl/.parquet of chat records or a run folder."),
+          base: Optional[str] = typer.Option(None, help="Base model: HF id or path (default: the embedded "
+                                                        "SmolLM2-135M-Instruct)."),
+          out: Path = typer.Option(..., "--out", help="Checkpoint folder (final model in OUT/final)."),
+          profile: str = typer.Option("cpu", help="cpu (tiny LoRA run) | gpu (paper: 10K samples, 3 epochs, lr 2e-5, "
+                                                  "batch 64)."),
+          max_samples: Optional[int] = typer.Option(None, help="Budget: records sampled for training."),
+          epochs: Optional[float] = typer.Option(None, help="Epochs."),
+          max_steps: Optional[int] = typer.Option(None, help="Stop after this many optimizer steps."),
+          lr: Optional[float] = typer.Option(None, help="Learning rate."),
+          batch_size: Optional[int] = typer.Option(None, help="Micro-batch per device."),
+          effective_batch_size: Optional[int] = typer.Option(None, help="Sequences per optimizer step."),
+          max_seq_len: Optional[int] = typer.Option(None, help="Truncate longer records."),
+          lora: Optional[bool] = typer.Option(None, "--lora/--full", help="LoRA adapters or full fine-tuning."),
+          bf16: Optional[bool] = typer.Option(None, "--bf16/--fp32", help="Mixed precision (default: where fast)."),
+          save_steps: Optional[int] = typer.Option(None, help="Checkpoint every N steps."),
+          seed: Optional[int] = typer.Option(None, help="Seed."),
+          resume: bool = typer.Option(False, help="Resume from the latest checkpoint in OUT.")) -> None:
+    """Supervised fine-tuning (TRL SFTTrainer, loss on assistant turns) of BASE on a corpus. Runs unchanged under
+    `accelerate launch -m datachef.cli train ...` on GPUs."""
+    from .adapt import TrainConfig, train_sft
+
+    try:
+        cfg = TrainConfig.profile(profile, max_samples=max_samples, epochs=epochs, max_steps=max_steps, lr=lr,
+                                  batch_size=batch_size, effective_batch_size=effective_batch_size,
+                                  max_seq_len=max_seq_len, lora=lora, bf16=bf16, save_steps=save_steps, seed=seed)
+        result = train_sft(data, base, out, cfg, resume=resume, log=_log)
+    except DatachefError as e:
+        _fail(e)
+    typer.echo(f"trained on {result.samples} records, {result.steps} steps, final loss {result.final_loss}; "
+               f"model in {result.final_dir} ({result.seconds:.0f}s)")
+
+
+@app.command("eval")
+def eval_cmd(ckpt: str = typer.Argument(..., help="Model folder or HF id ('smollm2' = the embedded base model)."),
+             task: Path = typer.Option(..., "--task", help="Task YAML file (its benchmark's held-out items)."),
+             out: Optional[Path] = typer.Option(None, "--out", help="Where eval.json goes (default: CKPT folder)."),
+             limit: Optional[int] = typer.Option(None, help="Evaluate at most N held-out items."),
+             batch_size: int = typer.Option(8, help="Generation batch size."),
+             max_new_tokens: int = typer.Option(256, help="Generation budget per item.")) -> None:
+    """Evaluate a model on the task's held-out benchmark items (numeric exact match, MCQ accuracy or code pass@1,
+    plus the mean NLL of the gold answers); writes eval.json."""
+    from .adapt import evaluate
+    from .io import load_task
+
+    try:
+        result = evaluate(ckpt, load_task(task), limit=limit, batch_size=batch_size, max_new_tokens=max_new_tokens,
+                          out=out, log=_log)
+    except DatachefError as e:
+        _fail(e)
+    typer.echo(f"{result.benchmark} ({result.split}, {result.n} items): {result.metric} {result.score:.4f}, "
+               f"gold-answer NLL {result.nll}")
+
+
 @kitchen_app.command("list")
 def kitchen_list() -> None:
     """List the built-in kitchens."""

