@@ -39,8 +39,25 @@ class ChefRecipe(BaseModel):
     system_prompt: str | None = Field(None, description="Optional system turn for every example.")
 
 
+_PROMPT_NAMES = ("question", "problem", "prompt", "input", "instruction", "query")
+_RESPONSE_NAMES = ("solution", "worked_solution", "rationale", "response", "output", "answer", "target", "final")
+
+
 def _text_fields(profile: SourceProfile) -> list[str]:
     return [f.name for f in profile.fields if f.type in TEXT_TYPES]
+
+
+def _ranked(profile: SourceProfile, names: tuple[str, ...], longest_first: bool) -> list[str]:
+    """Text fields ordered by how plausible they are for a role (name hints first, then length), so that a weak
+    model sampling from the enum meets the sensible choice first."""
+    by_name = {f.name: f for f in profile.fields if f.type in TEXT_TYPES}
+
+    def rank(name: str) -> tuple[int, float]:
+        hint = next((i for i, n in enumerate(names) if n == name.lower()), len(names))
+        mean = by_name[name].mean_len or 0.0
+        return hint, -mean if longest_first else mean
+
+    return sorted(by_name, key=rank)
 
 
 def chef_schema(task: TaskSpec, profiles: list[SourceProfile], *, max_picks: int = 4) -> dict[str, Any]:
@@ -56,10 +73,11 @@ def chef_schema(task: TaskSpec, profiles: list[SourceProfile], *, max_picks: int
             "type": "object",
             "properties": {
                 "source": {"const": p.id},
-                "user_field": {"enum": fields},
-                "assistant_field": {"enum": fields},
-                "answer_field": {"anyOf": [{"enum": fields}, {"type": "null"}]},
-                "sample": {"type": "integer", "minimum": 1, "maximum": budget},
+                "user_field": {"enum": _ranked(p, _PROMPT_NAMES, longest_first=False)},
+                "assistant_field": {"enum": _ranked(p, _RESPONSE_NAMES, longest_first=True)},
+                "answer_field": {"anyOf": [{"type": "null"}, {"enum": fields}]},
+                # A floor keeps a weak model from proposing corpora too small to train on.
+                "sample": {"type": "integer", "minimum": max(1, budget // 20), "maximum": budget},
                 "reason": {"type": "string", "maxLength": 160},
             },
             "required": ["source", "user_field", "assistant_field", "answer_field", "sample", "reason"],

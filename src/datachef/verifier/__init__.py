@@ -1,0 +1,18 @@
+"""The Data Verifier: scores a recipe's corpus without training (the proxy reward of DataChef).
+
+    report = verify_run("runs/my-recipe", task, judge="local", sample=100, seed=0)   # writes verify.json
+    report.score                    # the reward R: mean rubric score, or −λ_empty / −λ_format
+    dvs_avg([r1.score, r2.score, None], n=3)
+
+Pieces: gates.py (deterministic gates), checkers.py + arithmetic.py + sandbox.py (ground-truth checkers),
+relevance.py (embedding relevance), judge.py (rubric judge, structured or label-scored, and the local decision
+procedure), reward.py (R and DVS_avg@N), run.py (`Verifier`, `verify_run`, `VerifyReport`).
+Heavy dependencies (torch, sentence-transformers, math-verify) are imported only when used.
+"""
+from .config import GRADES, Grade, VerifierConfig, VerifierError
+from .reward import dvs_avg, reward
+from .run import (REPORT_FILE, InstanceResult, Verifier, VerifyReport, format_report, read_corpus, verify_command,
+                  verify_run)
+
+__all__ = ["GRADES", "Grade", "InstanceResult", "REPORT_FILE", "Verifier", "VerifierConfig", "VerifierError",
+           "VerifyReport", "dvs_avg", "format_report", "read_corpus", "reward", "verify_command", "verify_run"]

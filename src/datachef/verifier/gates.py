@@ -1,0 +1,168 @@
+"""Deterministic gates: cheap per-instance checks whose failure decides the grade without asking the judge.
+
+Order follows the rubric (validity before format): duplicate → contamination → too short → repetition (Invalid),
+then chat format (Format error). Every gate runs and is reported; the first failing one decides the grade.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..ops.base import OpContext
+from ..ops.quality import QualityParams, quality_reason
+from ..spec import TaskSpec
+from .config import Grade, VerifierConfig
+
+Messages = list[dict[str, Any]]
+
+
+@dataclass
+class GateResult:
+    name: str
+    passed: bool
+    grade: str | None = None  # the grade a failure implies
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def chat_format_problems(messages: Any) -> list[str]:
+    """Why `messages` is not a well-formed training chat: optional system turn first, then user/assistant turns
+    alternating from user, ending with an assistant reply, no empty turn. Empty list = well formed."""
+    if not isinstance(messages, list) or not messages:
+        return ["messages is not a non-empty list"]
+    problems: list[str] = []
+    roles: list[str] = []
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or not isinstance(m.get("content"), str) or not isinstance(m.get("role"), str):
+            problems.append(f"turn {i} is not a {{role, content}} object with string values")
+            continue
+        roles.append(m["role"])
+        if m["role"] not in ("system", "user", "assistant"):
+            problems.append(f"turn {i} has unknown role '{m['role']}'")
+        if not m["content"].strip():
+            problems.append(f"turn {i} ({m['role']}) is empty")
+    if problems:
+        return problems
+    body = roles[1:] if roles[0] == "system" else roles
+    if "system" in body:
+        problems.append("a system turn appears after the first turn")
+    if not body or body[0] != "user":
+        problems.append("the conversation does not start with a user turn")
+    for i in range(1, len(body)):
+        if body[i] == body[i - 1] and body[i] != "system":
+            problems.append(f"two '{body[i]}' turns in a row")
+            break
+    if "assistant" not in body:
+        problems.append("no assistant reply")
+    elif body[-1] != "assistant":
+        problems.append("the last turn is not the assistant's")
+    return problems
+
+
+def last_turn(messages: Messages, role: str) -> str:
+    for m in reversed(messages):
+        if isinstance(m, dict) and m.get("role") == role and isinstance(m.get("content"), str):
+            return m["content"]
+    return ""
+
+
+def first_turn(messages: Messages, role: str) -> str:
+    for m in messages:
+        if isinstance(m, dict) and m.get("role") == role and isinstance(m.get("content"), str):
+            return m["content"]
+    return ""
+
+
+def conversation_text(messages: Messages) -> str:
+    return "\n".join(m["content"] for m in messages if isinstance(m, dict) and isinstance(m.get("content"), str))
+
+
+_WS = re.compile(r"\s+")
+
+
+def duplicate_key(messages: Messages) -> str:
+    """What two records must share to count as exact duplicates: roles and contents, case and spacing ignored."""
+    return "\x1e".join(f"{m.get('role')}\x1f{_WS.sub(' ', str(m.get('content', ''))).strip().lower()}"
+                       for m in messages if isinstance(m, dict))
+
+
+def find_duplicates(corpus: Iterable[Messages]) -> dict[int, int]:
+    """index -> index of the first earlier record with the same `duplicate_key` (first occurrences are absent)."""
+    first: dict[str, int] = {}
+    dupes: dict[int, int] = {}
+    for i, messages in enumerate(corpus):
+        k = duplicate_key(messages)
+        if k in first:
+            dupes[i] = first[k]
+        else:
+            first[k] = i
+    return dupes
+
+
+class Gates:
+    """The gates for one task. The contamination gate reuses the `decontaminate` operator's n-gram index over every
+    benchmark item (dev and held-out), so the verifier flags exactly what that op would have removed."""
+
+    def __init__(self, config: VerifierConfig, task: TaskSpec | None = None, base_dir: Path | None = None,
+                 benchmark_rows: list[dict] | None = None):
+        self.config = config
+        self._repetition = QualityParams(
+            min_words=None, max_words=None, min_mean_word_length=None, max_mean_word_length=None,
+            max_symbol_ratio=None, min_alpha_word_fraction=None, max_ellipsis_line_fraction=None,
+            max_duplicate_line_fraction=config.max_duplicate_line_fraction,
+            max_top_ngram_fraction=config.max_top_ngram_fraction,
+            max_repeated_char_run=config.max_repeated_char_run)
+        self._decon = None
+        if config.check_contamination and task is not None:
+            from ..ops.decontaminate import Decontaminate, DecontaminateParams
+
+            if benchmark_rows is None:
+                from ..sources import load_benchmark
+
+                dev, held_out = load_benchmark(task, base_dir)
+                benchmark_rows = dev + held_out
+            rows = benchmark_rows
+            ctx = OpContext(task=task, benchmark_rows=lambda: rows)
+            op = Decontaminate(DecontaminateParams(fields=["messages"], ngram=config.contamination_ngram,
+                                                   min_overlap=config.contamination_min_overlap),
+                               ctx, "verifier-contamination")
+            op.setup()
+            self._decon = op
+
+    def check(self, messages: Messages, *, duplicate_of: int | None = None) -> list[GateResult]:
+        """Every gate's result for one instance, in rubric order."""
+        c = self.config
+        out: list[GateResult] = []
+        if c.check_duplicates:
+            out.append(GateResult("duplicate", duplicate_of is None, Grade.INVALID.value,
+                                  "" if duplicate_of is None else f"exact copy of record {duplicate_of}"))
+        if self._decon is not None:
+            reason = self._decon.reason({"messages": [m for m in messages if isinstance(m, dict)]})
+            shared = self._decon.shared_ngrams(conversation_text(messages)) if reason else 0
+            out.append(GateResult("contamination", reason is None, Grade.INVALID.value,
+                                  "" if reason is None else
+                                  f"shares {shared} word {c.contamination_ngram}-gram(s) with benchmark items"
+                                  if shared else "equals a short benchmark question"))
+        text = conversation_text(messages)
+        response = last_turn(messages, "assistant")
+        n_words = len(text.split())
+        # An empty or missing reply is a chat-format problem (below); here: a reply too thin to teach anything.
+        short = n_words < c.min_words or 0 < len(response.strip()) < c.min_response_chars
+        out.append(GateResult("too_short", not short, Grade.INVALID.value,
+                              f"{n_words} words, response {len(response.strip())} characters" if short else ""))
+        replies = "\n".join(m["content"] for m in messages if isinstance(m, dict) and m.get("role") == "assistant"
+                            and isinstance(m.get("content"), str))
+        rep = quality_reason(replies, self._repetition) if replies.strip() else None
+        out.append(GateResult("repetition", rep is None, Grade.INVALID.value, rep or ""))
+        problems = chat_format_problems(messages)
+        out.append(GateResult("chat_format", not problems, Grade.FORMAT_ERROR.value, "; ".join(problems)))
+        return out
+
+
+def gate_verdict(results: list[GateResult]) -> GateResult | None:
+    """The first failing gate (it decides the grade), or None when all pass."""
+    return next((r for r in results if not r.passed), None)

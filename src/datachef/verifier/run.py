@@ -1,0 +1,439 @@
+"""Score a recipe's output folder: read `data.jsonl`, sample, gate, check, judge, write `verify.json`."""
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from ..io import task_base_dir, write_json_atomic
+from ..llm.base import LLMClient
+from ..spec import TaskSpec
+from .checkers import (CheckResult, SourceRows, check_arithmetic_consistency, check_code, check_math_answer,
+                       check_mcq, extract_answer, extract_letter, gold_answer,
+                       states_an_answer)
+from .config import GRADES, Grade, VerifierConfig, VerifierError
+from .gates import Gates, GateResult, find_duplicates, first_turn, gate_verdict, last_turn
+from .judge import (JudgeContext, LocalSignals, Verdict, calibrate, decide_local, judge_could_matter,
+                    judge_structured, label_scores, reference_scores)
+from .reward import reward
+
+JudgeMode = Literal["auto", "labels", "structured"]
+REPORT_FILE = "verify.json"
+MAX_LISTED_MALFORMED = 20
+
+
+@dataclass
+class InstanceResult:
+    index: int  # 0-based line of data.jsonl (blank lines not counted)
+    grade: str
+    score: float
+    reason: str
+    decided_by: str  # "gate" | "checker" | "judge" | "signals" (local: embeddings/shape alone decided)
+    reference_answer: str | None = None
+    gates: list[dict[str, Any]] = field(default_factory=list)
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    signals: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] | None = None
+
+
+@dataclass
+class VerifyReport:
+    out_dir: str
+    task: str
+    status: str  # "scored" | "empty" | "format_violation"
+    score: float  # the reward R
+    records: int
+    sampled: int
+    seed: int
+    grade_histogram: dict[str, int]
+    judge: dict[str, Any]
+    config: dict[str, Any]
+    timings: dict[str, float]
+    usage: dict[str, int]
+    instances: list[InstanceResult] = field(default_factory=list)
+    malformed: list[dict[str, Any]] = field(default_factory=list)
+    malformed_lines: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def judged(self) -> int:
+        return sum(1 for i in self.instances if i.decided_by == "judge")
+
+
+def read_corpus(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], list[dict[str, Any]], int]:
+    """(records as (index, record), malformed [{line, error}], number of non-blank lines). A record is in the
+    training format when it is a JSON object whose `messages` is a non-empty list of {role, content} objects with
+    roles system/user/assistant and string contents; turn order is the chat_format gate's business."""
+    good: list[tuple[int, dict[str, Any]]] = []
+    bad: list[dict[str, Any]] = []
+    index = 0
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line_no, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            problem = None
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                rec, problem = None, f"not JSON: {e.msg}"
+            if problem is None:
+                problem = _record_problem(rec)
+            if problem is None:
+                good.append((index, rec))
+            else:
+                bad.append({"line": line_no, "error": problem})
+            index += 1
+    return good, bad, index
+
+
+def _record_problem(rec: Any) -> str | None:
+    if not isinstance(rec, dict):
+        return "not a JSON object"
+    msgs = rec.get("messages")
+    if not isinstance(msgs, list) or not msgs:
+        return f"no 'messages' list (keys: {', '.join(list(rec)[:8])})"
+    for i, m in enumerate(msgs):
+        if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant") \
+                or not isinstance(m.get("content"), str):
+            return f"messages[{i}] is not a {{role: system|user|assistant, content: string}} object"
+    return None
+
+
+class Verifier:
+    """The Data Verifier for one task; reusable across output folders (the benchmark, n-gram index, embeddings and
+    judge model are loaded once).
+
+    judge: "local" (the embedded SmolLM2 via `make_client("local")`, label mode), or any `LLMClient`.
+    judge_mode: "auto" picks label scoring for the transformers backend and structured JSON otherwise.
+    """
+
+    def __init__(self, task: TaskSpec, *, judge: str | LLMClient = "local", judge_mode: JudgeMode = "auto",
+                 config: VerifierConfig | None = None, base_dir: Path | None = None,
+                 judge_cache: str | Path | None | Literal[False] = None):
+        from ..sources import load_benchmark
+
+        self.task = task
+        self.config = config or VerifierConfig()
+        self.base_dir = Path(base_dir) if base_dir is not None else task_base_dir(task)
+        t0 = time.perf_counter()
+        self.dev, held_out = load_benchmark(task, self.base_dir)
+        self.gates = Gates(self.config, task, self.base_dir, benchmark_rows=self.dev + held_out)
+        self.context = JudgeContext.from_task(task, self.dev, self.config)
+        self.local_context = JudgeContext.from_task(task, self.dev, self.config, self.config.local_dev_examples)
+        if isinstance(judge, str):
+            if judge != "local":
+                raise VerifierError(f"judge must be 'local' or an LLMClient, not {judge!r} (build a remote judge with "
+                                    f"datachef.llm.make_client('openai', model=..., base_url=...))", field="judge")
+            self._client: LLMClient | None = None  # the embedded model is loaded on first use
+            self._judge_cache = judge_cache
+            backend = "transformers"
+        else:
+            self._client = judge
+            backend = judge.backend
+        if judge_mode == "auto":
+            judge_mode = "labels" if backend == "transformers" else "structured"
+        if judge_mode not in ("labels", "structured"):
+            raise VerifierError(f"judge_mode must be auto, labels or structured, not {judge_mode!r}",
+                                field="judge_mode")
+        self.mode = judge_mode
+        self._relevance = None
+        self._null: dict[str, float] | None = None
+        self._last_relevance_s = 0.0
+        self._shape_words = self._shape_reference()
+        self.setup_s = time.perf_counter() - t0
+
+    @property
+    def client(self) -> LLMClient:
+        if self._client is None:
+            from ..llm import make_client
+
+            self._client = make_client("local", cache_dir=self._judge_cache)
+        return self._client
+
+    def _judge_info(self) -> dict[str, Any]:
+        if self._client is None:
+            return {"backend": "transformers", "model": "(embedded default, not loaded)", "mode": self.mode}
+        return {"backend": self._client.backend, "model": self._client.model, "mode": self.mode}
+
+    def _usage(self) -> dict[str, int]:
+        if self._client is None:
+            return {"requests": 0, "cached_requests": 0, "prompt_tokens": 0, "completion_tokens": 0}
+        return self._client.usage.as_dict()
+
+    # -- one-time pieces of the local judge ----------------------------------------------------------------
+    def _shape_reference(self) -> float | None:
+        """The dev answers' 5th-percentile word count, when the benchmark's answers show their work."""
+        if self.task.benchmark.format != "numeric":
+            return None
+        words = [len(str(d.get(self.task.benchmark.fields.answer, "")).split()) for d in self.dev]
+        if not words or float(np.median(words)) < 15:
+            return None
+        return float(np.quantile(words, 0.05))
+
+    def relevance(self):
+        if self._relevance is None:
+            from .relevance import Relevance
+
+            f = self.task.benchmark.fields
+            self._relevance = Relevance([str(d.get(f.question, "")) for d in self.dev],
+                                        top_k=self.config.relevance_top_k, quantile=self.config.relevance_quantile,
+                                        model_path=self.config.embedding_model)
+        return self._relevance
+
+    def null_scores(self) -> dict[str, float]:
+        """The local judge's calibration reference, computed once (dev items after the one the prompt shows)."""
+        if self._null is None:
+            f = self.task.benchmark.fields
+            skip = self.config.local_dev_examples
+            pool = self.dev[skip:] if len(self.dev) > skip else self.dev
+            chats = []
+            for item in pool:
+                q = str(item.get(f.question, ""))
+                if f.choices:
+                    q += "\n" + "\n".join(f"{chr(65 + i)}. {item.get(c, '')}" for i, c in enumerate(f.choices))
+                answer = str(item.get(f.answer, ""))
+                chats.append([{"role": "user", "content": q}, {"role": "assistant", "content": answer}])
+            self._null = reference_scores(self.client, self.local_context, chats, self.config)
+        return self._null
+
+    # -- scoring ----------------------------------------------------------------------------------------------
+    def verify(self, out_dir: str | Path, *, sample: int | None = None, seed: int = 0,
+               write: bool = True) -> VerifyReport:
+        """Score `out_dir/data.jsonl` and (by default) write `out_dir/verify.json` atomically."""
+        out = Path(out_dir)
+        c = self.config
+        n_sample = sample if sample is not None else c.sample
+        if n_sample <= 0:
+            raise VerifierError(f"sample must be >= 1, not {n_sample}", field="sample")
+        timings: dict[str, float] = {"setup_s": round(self.setup_s, 3)}
+        usage_before = self._usage()
+        t_start = time.perf_counter()
+        data = out / "data.jsonl"
+
+        def finish(status: str, score: float, records: int, instances: list[InstanceResult],
+                   malformed: list[dict[str, Any]], n_malformed: int) -> VerifyReport:
+            timings["total_s"] = round(time.perf_counter() - t_start, 3)
+            after = self._usage()
+            hist = Counter(i.grade for i in instances)
+            report = VerifyReport(
+                out_dir=str(out), task=self.task.name, status=status, score=round(score, 6), records=records,
+                sampled=len(instances), seed=seed, grade_histogram={g: hist.get(g, 0) for g in GRADES},
+                judge=self._judge_info(),
+                config=c.model_dump(mode="json"), timings=timings,
+                usage={k: after[k] - usage_before.get(k, 0) for k in after}, instances=instances,
+                malformed=malformed[:MAX_LISTED_MALFORMED], malformed_lines=n_malformed)
+            if write:
+                write_json_atomic(out / REPORT_FILE, report.as_dict())
+            return report
+
+        if not data.is_file():
+            return finish("empty", reward([], empty=True, config=c), 0, [], [], 0)
+        records, malformed, total = read_corpus(data)
+        if total == 0:
+            return finish("empty", reward([], empty=True, config=c), 0, [], [], 0)
+        if len(malformed) / total > c.max_malformed_fraction or not records:
+            return finish("format_violation", reward([], format_violation=True, config=c), total, [], malformed,
+                          len(malformed))
+
+        # Seeded sample over the well-formed records; duplicates are found over the whole corpus.
+        t = time.perf_counter()
+        dupes = find_duplicates(r["messages"] for _, r in records) if c.check_duplicates else {}
+        rng = random.Random(seed)
+        picked = sorted(rng.sample(range(len(records)), min(n_sample, len(records))))
+        items = [(pos, records[pos][0], records[pos][1]) for pos in picked]
+        results: dict[int, InstanceResult] = {}
+        gate_results: dict[int, list[GateResult]] = {}
+        for pos, index, rec in items:
+            dup = dupes.get(pos)
+            gates = self.gates.check(rec["messages"], duplicate_of=None if dup is None else records[dup][0])
+            gate_results[index] = gates
+            failed = gate_verdict(gates)
+            if failed is not None:
+                results[index] = self._result(index, rec, Grade(failed.grade), f"{failed.name} gate: {failed.detail}",
+                                              "gate", gates)
+        timings["gates_s"] = round(time.perf_counter() - t, 3)
+
+        # Checkers on what passed the gates.
+        t = time.perf_counter()
+        open_items = [(index, rec) for _, index, rec in items if index not in results]
+        checks, finals = self._run_checkers(open_items)
+        timings["checkers_s"] = round(time.perf_counter() - t, 3)
+
+        # The judge.
+        t = time.perf_counter()
+        self._last_relevance_s = 0.0
+        if self.mode == "structured":
+            self._judge_structured(open_items, checks, gate_results, results)
+        else:
+            self._judge_local(open_items, checks, finals, gate_results, results)
+        timings["judge_s"] = round(time.perf_counter() - t - self._last_relevance_s, 3)
+        timings["relevance_s"] = round(self._last_relevance_s, 3)
+        judged = sum(1 for r in results.values() if r.decided_by == "judge")
+        timings["judged_per_s"] = round(judged / timings["judge_s"], 3) if timings["judge_s"] > 0 else 0.0
+
+        instances = [results[index] for _, index, _ in items]
+        score = reward([i.score for i in instances], config=c)
+        return finish("scored", score, total, instances, malformed, len(malformed))
+
+    def _result(self, index: int, rec: dict[str, Any], grade: Grade, reason: str, decided_by: str,
+                gates: list[GateResult], checks: list[CheckResult] | None = None, reference: str | None = None,
+                signals: dict[str, Any] | None = None) -> InstanceResult:
+        meta = rec.get("meta") if isinstance(rec.get("meta"), dict) else None
+        return InstanceResult(index=index, grade=grade.value, score=self.config.score(grade), reason=reason,
+                              decided_by=decided_by, reference_answer=reference,
+                              gates=[g.as_dict() for g in gates], checks=[x.as_dict() for x in checks or []],
+                              signals=signals or {}, meta=meta)
+
+    def _run_checkers(self, items: list[tuple[int, dict[str, Any]]]
+                      ) -> tuple[dict[int, list[CheckResult]], dict[int, str | None]]:
+        c, bench = self.config, self.task.benchmark
+        fmt, pattern = bench.format, bench.answer_pattern
+        rows = SourceRows(self.task, self.base_dir)
+        if c.use_source_gold or fmt == "code":
+            wanted: dict[str, set[int]] = {}
+            for _, rec in items:
+                meta = rec.get("meta")
+                if isinstance(meta, dict) and isinstance(meta.get("source"), str) and isinstance(meta.get("row"), int) \
+                        and meta["row"] >= 0:
+                    wanted.setdefault(meta["source"], set()).add(meta["row"])
+            rows.prefetch(wanted)
+        checks: dict[int, list[CheckResult]] = {}
+        finals: dict[int, str | None] = {}
+        for index, rec in items:
+            msgs = rec["messages"]
+            user, response = first_turn(msgs, "user"), last_turn(msgs, "assistant")
+            meta = rec.get("meta") if isinstance(rec.get("meta"), dict) else {}
+            row = rows.get(meta.get("source"), meta.get("row")) if meta.get("source") is not None else None
+            out: list[CheckResult] = []
+            final = None
+            if fmt in ("numeric", "free"):
+                final = extract_answer(response, pattern)
+                if c.use_source_gold:
+                    gold, why = (gold_answer(row, fmt, pattern, user, c.gold_min_overlap) if row is not None
+                                 else (None, rows.errors.get(meta.get("source"), "no source row for this record")))
+                    res = check_math_answer(final, gold) if gold is not None else \
+                        CheckResult("gold_answer", "skip", why)
+                    if gold is not None and final is None:
+                        # Missing final answer is the local decision's business (it depends on topicality).
+                        res = CheckResult("gold_answer", "skip", "the response states no final answer", gold)
+                    out.append(res)
+                if fmt == "numeric" and c.arithmetic_check:
+                    out.append(check_arithmetic_consistency(response, final))
+            elif fmt == "mcq":
+                gold = None
+                if c.use_source_gold and row is not None:
+                    gold, _ = gold_answer(row, "mcq", pattern, user, c.gold_min_overlap)
+                n = len(bench.fields.choices) if bench.fields.choices else None
+                out.append(check_mcq(response, user, gold, n, pattern))
+                final = extract_letter(response, pattern)
+            elif fmt == "code":
+                out.append(check_code(response, row, timeout_s=c.code_timeout_s, memory_mb=c.code_memory_mb))
+            checks[index], finals[index] = out, final
+        return checks, finals
+
+    def _judge_structured(self, items, checks, gate_results, results) -> None:
+        todo = []
+        for index, rec in items:
+            failed = next((x for x in checks[index] if x.status == "fail"), None)
+            if failed is not None:  # deterministic evidence decides, the judge is not asked
+                results[index] = self._result(index, rec, Grade.INCORRECT, f"{failed.name} checker: {failed.detail}",
+                                              "checker", gate_results[index], checks[index], failed.reference)
+            else:
+                todo.append((index, rec["messages"], checks[index]))
+        verdicts = judge_structured(self.client, self.context, todo, self.config)
+        for index, rec in items:
+            if index in verdicts:
+                v = verdicts[index]
+                results[index] = self._result(index, rec, v.grade, v.reason, "judge", gate_results[index],
+                                              checks[index], v.reference_answer, v.signals)
+
+    def _judge_local(self, items, checks, finals, gate_results, results) -> None:
+        if not items:
+            return
+        fmt = self.task.benchmark.format
+        # A failing checker decides alone (Incorrect): no embedding or judge needed for those.
+        undecided = [(index, rec) for index, rec in items if not any(x.status == "fail" for x in checks[index])]
+        t = time.perf_counter()
+        relevance = dict(zip([index for index, _ in undecided],
+                             self.relevance().score([first_turn(r["messages"], "user") for _, r in undecided])
+                             if undecided else []))
+        self._last_relevance_s = time.perf_counter() - t
+        for index, rec in items:
+            cks = checks[index]
+            s = LocalSignals(checks=cks, final_answer=finals.get(index), needs_final_answer=fmt in ("numeric", "mcq"),
+                             states_answer=states_an_answer(last_turn(rec["messages"], "assistant")),
+                             relevance=relevance.get(index, {}),
+                             response_words=len(last_turn(rec["messages"], "assistant").split()),
+                             shape_reference_words=self._shape_words, judge_logprobs=None)
+            ask = index in relevance and (self.config.judge_policy == "always" or judge_could_matter(s, self.config))
+            if ask:
+                s.judge_logprobs = calibrate(label_scores(self.client, self.local_context, rec["messages"],
+                                                          self.config), self.null_scores())
+            v: Verdict = decide_local(s, self.config)
+            if not ask:
+                v.signals["judge"] = "not asked: no label score could change this grade"
+            decided_by = "judge" if ask else ("checker" if any(x.status != "skip" for x in cks) else "signals")
+            results[index] = self._result(index, rec, v.grade, v.reason, decided_by, gate_results[index], cks,
+                                          v.reference_answer, v.signals)
+
+
+def verify_run(out_dir: str | Path, task: TaskSpec, *, judge: str | LLMClient = "local", sample: int = 100,
+               seed: int = 0, config: VerifierConfig | None = None, judge_mode: JudgeMode = "auto",
+               base_dir: Path | None = None) -> VerifyReport:
+    """Score a recipe run's output folder and write `OUT_DIR/verify.json`; returns the report (`.score` is the
+    reward). `judge` is "local" (the embedded SmolLM2, label scoring + embeddings + checkers) or an LLMClient (a
+    strong judge answering rubric JSON). A judge failure raises VerifierError; nothing is silently scored."""
+    verifier = Verifier(task, judge=judge, judge_mode=judge_mode, config=config, base_dir=base_dir)
+    return verifier.verify(out_dir, sample=sample, seed=seed)
+
+
+def verify_command(out_dir: str | Path, task_path: str | Path, *, judge: str = "local", model: str | None = None,
+                   base_url: str | None = None, sample: int = 100, seed: int = 0,
+                   cache_dir: str | Path | None | Literal[False] = None) -> VerifyReport:
+    """What `datachef verify OUT_DIR --task T [--judge local|openai --model M --base-url URL] [--sample N]` does:
+    load the task, build the judge, score the folder, write verify.json. Argument errors raise VerifierError."""
+    from ..io import load_task
+
+    task = load_task(task_path)
+    if judge == "local":
+        if base_url:
+            raise VerifierError("--base-url is for --judge openai", field="base_url")
+        client: str | LLMClient = "local" if model is None else _local_client(model, cache_dir)
+    elif judge == "openai":
+        if not (model and base_url):
+            raise VerifierError("--judge openai needs --model and --base-url", field="model")
+        from ..llm import make_client
+
+        client = make_client("openai", model=model, base_url=base_url, cache_dir=cache_dir)
+    else:
+        raise VerifierError(f"--judge must be 'local' or 'openai', not {judge!r}", field="judge")
+    verifier = Verifier(task, judge=client, judge_cache=cache_dir)
+    return verifier.verify(out_dir, sample=sample, seed=seed)
+
+
+def _local_client(model: str, cache_dir: str | Path | None | Literal[False]) -> LLMClient:
+    from ..llm import make_client
+
+    return make_client("local", model=model, cache_dir=cache_dir)
+
+
+def format_report(report: VerifyReport) -> str:
+    """A few lines for the terminal: the reward, the grade histogram, the worst reasons."""
+    lines = [f"{report.out_dir}: reward {report.score:.3f} ({report.status}; {report.sampled} of {report.records} "
+             f"records graded, judge {report.judge['backend']} '{report.judge['model']}' in {report.judge['mode']} "
+             f"mode, {report.timings.get('total_s', 0):.1f}s)"]
+    if report.status == "format_violation":
+        lines += [f"  line {m['line']}: {m['error']}" for m in report.malformed[:5]]
+    elif report.status == "scored":
+        lines.append("  " + ", ".join(f"{g}: {n}" for g, n in report.grade_histogram.items()))
+        reasons = Counter(i.reason.split(":")[0] for i in report.instances if i.grade != Grade.PASS.value)
+        lines += [f"  {n} × {r}" for r, n in reasons.most_common(5)]
+    return "\n".join(lines)
