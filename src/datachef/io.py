@@ -6,6 +6,7 @@ same folder and `os.replace`, so a reader never sees a half-written file.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -96,3 +97,11 @@ def write_json_atomic(path: str | Path, obj: Any) -> None:
 def dump_model_yaml(model: BaseModel) -> str:
     return yaml.safe_dump(model.model_dump(mode="json", exclude_none=True), sort_keys=False, allow_unicode=True,
                           width=120)
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

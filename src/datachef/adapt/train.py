@@ -13,7 +13,6 @@ and distribution are left to the Trainer, so the same call runs under `accelerat
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -27,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import DatachefError
-from ..io import write_json_atomic
+from ..io import sha256_file, write_json_atomic
 from ..spec.record import Message
 
 if TYPE_CHECKING:  # heavy imports stay lazy: `datachef --help` must not import torch
@@ -368,14 +367,6 @@ def grad_accum_steps(config: TrainConfig, devices: int) -> int:
 
 # ---------------------------------------------------------------------------------------------------------- training
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _checkpoints(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
@@ -445,7 +436,7 @@ def train_sft(data: str | Path, base: str | Path | None, out: str | Path, config
     records = load_chat_records(corpus)
     chosen = sample_records(records, config.max_samples, config.seed)
     base_ref = resolve_base(base)
-    fingerprint = {"base": str(base if base is not None else "smollm2"), "data_sha256": _file_sha256(corpus),
+    fingerprint = {"base": str(base if base is not None else "smollm2"), "data_sha256": sha256_file(corpus),
                    "config": config.model_dump(mode="json", exclude=set(_RESUMABLE_FIELDS))}
     if resume and existing:
         _check_resumable(out / "train.json", fingerprint)

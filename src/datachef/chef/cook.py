@@ -22,7 +22,7 @@ from ..llm.base import LLMClient, LLMError
 from ..sources import load_benchmark, open_source, profile_source, render_profiles
 from ..spec import TaskSpec
 from . import prompts
-from .generate import Chef, ChefConfig, Draft, parse_typed
+from .generate import Chef, Draft, parse_typed
 from .search import Candidate, feedback_from_verify, refine
 from .typed import ChefRecipe, chef_schema, compile_chef_recipe
 

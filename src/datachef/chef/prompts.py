@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..spec import SourceProfile, TaskSpec
+from ..spec import TaskSpec
 
 SYSTEM = ("You are DataChef, a careful data engineer. Given a target task and a pool of raw data sources, you design "
           "a data recipe: which sources to use, how many samples of each, and how to process them into chat-format "

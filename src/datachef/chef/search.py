@@ -7,7 +7,7 @@ recipe given the verifier's grade histogram, per-source scores and failure reaso
 """
 from __future__ import annotations
 
-import json
+from pathlib import Path
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable

@@ -41,11 +41,11 @@ from ..io import dump_model_yaml, task_base_dir, write_json_atomic
 from ..kit import (BROKERED_OPS, DROPPED_FILE, DROPPED_SAMPLES_PER_REASON, ENV_CAPS, ENV_OUT, ENV_SEED, ENV_TASK,
                    RECORDS_FILE, STATS_FILE, execute_op)
 from ..ops import OpContext
-from ..spec import OutputInfo, Recipe, RunManifest, SourceUse, StepStats, TaskSpec
+from ..spec import Recipe, RunManifest, SourceUse, StepStats, TaskSpec
 from ..spec.record import Record
 from .cache import StepCache, default_cache_dir
 from .export import output_filename, write_records
-from .run import _sha256, _versions, build_context
+from .run import build_context, build_manifest
 from .sandbox import SandboxLimits, SandboxResult, run_sandboxed
 
 DEFAULT_LIMITS = SandboxLimits(wall_seconds=900, cpu_seconds=600, memory_mb=4096, max_processes=64,
@@ -355,19 +355,11 @@ def _write_outputs(entry: Path, recipe: Recipe, task: TaskSpec, out_dir: str | P
         steps = [StepStats.model_validate(s) for s in stats["steps"]]
         for s in steps:
             s.cached = cached
-        manifest = RunManifest(
-            datachef_version=_versions().get("datachef", "unknown"),
-            recipe_name=recipe.name,
-            recipe_hash=recipe.content_hash(),
-            task=task.name,
-            created_at=started,
-            seconds=round(time.time() - t0, 3),
-            output=OutputInfo(path=data_name, format=fmt, records=n, sha256=_sha256(staging / data_name)),
+        manifest = build_manifest(
+            recipe, task, started=started, t0=t0, data=staging / data_name, fmt=fmt, records=n,
             sources=[SourceUse.model_validate(s)
                      for s in json.loads((entry / "sources.json").read_text(encoding="utf-8"))],
-            steps=steps,
-            versions=_versions(),
-        )
+            steps=steps)
         for name in (data_name, "recipe.yaml", "sandbox.json"):
             os.replace(staging / name, out / name)
         old = out / "dropped"

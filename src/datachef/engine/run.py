@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import importlib.metadata as md
 import os
 import platform
@@ -16,9 +15,9 @@ from typing import Any, Callable, Iterator
 import orjson
 
 from ..errors import EmptyResultError, ExecutionError
-from ..io import dump_model_yaml, task_base_dir, write_json_atomic
+from ..io import dump_model_yaml, sha256_file, task_base_dir, write_json_atomic
 from ..ops import META, OpContext
-from ..spec import OutputInfo, Recipe, RunManifest, SourceUse, TaskSpec
+from ..spec import OutputInfo, Recipe, RunManifest, SourceUse, StepStats, TaskSpec
 from .cache import StepCache, default_cache_dir
 from .execute import ExecutionResult, execute
 from .export import output_filename, write_records
@@ -110,12 +109,15 @@ def _dropped_samples(cache: StepCache, result: ExecutionResult, dest: Path) -> N
                 fh.close()
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def build_manifest(recipe: Recipe, task: TaskSpec, *, started: str, t0: float, data: Path, fmt: str, records: int,
+                   sources: list[SourceUse], steps: list[StepStats]) -> RunManifest:
+    """The manifest of a finished run (typed or Python), describing the data file `data`."""
+    versions = _versions()
+    return RunManifest(
+        datachef_version=versions.get("datachef", "unknown"), recipe_name=recipe.name,
+        recipe_hash=recipe.content_hash(), task=task.name, created_at=started, seconds=round(time.time() - t0, 3),
+        output=OutputInfo(path=data.name, format=fmt, records=records, sha256=sha256_file(data)),
+        sources=sources, steps=steps, versions=versions)
 
 
 def run_recipe(recipe: Recipe, task: TaskSpec, out_dir: str | Path, *, fmt: str = "messages",
@@ -166,19 +168,10 @@ def run_recipe(recipe: Recipe, task: TaskSpec, out_dir: str | Path, *, fmt: str 
         _dropped_samples(cache, result, staging / "dropped")
         (staging / "recipe.yaml").write_text(dump_model_yaml(recipe), encoding="utf-8")
         opened = ctx.open_source.opened  # type: ignore[union-attr]
-        manifest = RunManifest(
-            datachef_version=_versions().get("datachef", "unknown"),
-            recipe_name=recipe.name,
-            recipe_hash=recipe.content_hash(),
-            task=task.name,
-            created_at=started,
-            seconds=round(time.time() - t0, 3),
-            output=OutputInfo(path=data_name, format=fmt, records=n, sha256=_sha256(staging / data_name)),
-            sources=[SourceUse(id=sid, uri=src.spec.uri, fingerprint=src.fingerprint())
-                     for sid, src in opened.items()],
-            steps=list(result.stats.values()),
-            versions=_versions(),
-        )
+        manifest = build_manifest(
+            recipe, task, started=started, t0=t0, data=staging / data_name, fmt=fmt, records=n,
+            sources=[SourceUse(id=sid, uri=src.spec.uri, fingerprint=src.fingerprint()) for sid, src in opened.items()],
+            steps=list(result.stats.values()))
         # Move into place; the manifest goes last, so a manifest always describes the data next to it.
         for name in (data_name, "recipe.yaml"):
             os.replace(staging / name, out / name)
