@@ -23,11 +23,17 @@ GOOD = {
 
 def test_schema_enumerates_sources_and_their_fields(kitchen):
     schema = chef_schema(kitchen["task"], kitchen["profiles"])
-    variants = {v["properties"]["source"]["const"]: v for v in schema["properties"]["picks"]["items"]["anyOf"]}
-    assert set(variants) == {s.id for s in kitchen["task"].sources}
-    assert "solution" in variants["gsm_symbolic_cot"]["properties"]["assistant_field"]["enum"]
-    assert "worked_solution" in variants["gsm_wrong_answers"]["properties"]["assistant_field"]["enum"]
-    assert "solution" not in variants["gsm_wrong_answers"]["properties"]["assistant_field"]["enum"]
+    pairs: dict[str, list[tuple[str, str]]] = {}
+    for v in schema["properties"]["picks"]["items"]["anyOf"]:
+        props = v["properties"]
+        pairs.setdefault(props["source"]["const"], []).append(
+            (props["user_field"]["const"], props["assistant_field"]["const"]))
+    assert set(pairs) == {s.id for s in kitchen["task"].sources}
+    # Each source offers only its own fields, in distinct, plausible (question -> response) pairs, best first.
+    assert pairs["gsm_symbolic_cot"][0] == ("question", "solution")
+    assert pairs["gsm_wrong_answers"][0] == ("problem", "worked_solution")
+    assert pairs["gsm_dupes"] == [("input", "output")]
+    assert all(u != a for ps in pairs.values() for u, a in ps)
 
 
 def test_parse_compile_and_run(kitchen, tmp_path):

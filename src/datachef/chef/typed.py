@@ -48,8 +48,7 @@ def _text_fields(profile: SourceProfile) -> list[str]:
 
 
 def _ranked(profile: SourceProfile, names: tuple[str, ...], longest_first: bool) -> list[str]:
-    """Text fields ordered by how plausible they are for a role (name hints first, then length), so that a weak
-    model sampling from the enum meets the sensible choice first."""
+    """Text fields ordered by how plausible they are for a role: name hints first, then length."""
     by_name = {f.name: f for f in profile.fields if f.type in TEXT_TYPES}
 
     def rank(name: str) -> tuple[int, float]:
@@ -60,29 +59,42 @@ def _ranked(profile: SourceProfile, names: tuple[str, ...], longest_first: bool)
     return sorted(by_name, key=rank)
 
 
+def field_pairs(profile: SourceProfile, max_pairs: int = 2) -> list[tuple[str, str]]:
+    """The plausible (user field, assistant field) pairs of a source, most plausible first.
+
+    A weak model given free enums per role picks absurd pairs (the bare answer as both question and response), which
+    validate but yield empty or useless data; offering only distinct, plausible pairs keeps its freedom where it
+    matters (which sources, how many) and out of where it does not."""
+    users = _ranked(profile, _PROMPT_NAMES, longest_first=False)[:1]
+    assistants = _ranked(profile, _RESPONSE_NAMES, longest_first=True)[:3]
+    pairs = [(u, a) for u in users for a in assistants if u != a]
+    return pairs[:max_pairs]
+
+
 def chef_schema(task: TaskSpec, profiles: list[SourceProfile], *, max_picks: int = 4) -> dict[str, Any]:
-    """JSON Schema for ChefRecipe specialised to this task: one pick variant per source, with that source's own
-    field names as enums. Sizes are bounded so a small model under constrained decoding stays short."""
+    """JSON Schema for ChefRecipe specialised to this task: one pick variant per source and plausible field pair,
+    with the source id and its own field names as constants, so every emitted recipe compiles. Sizes are bounded so
+    a small model under constrained decoding stays short."""
     budget = task.budget.train_samples
     variants = []
     for p in profiles:
         fields = _text_fields(p)
-        if not fields:
-            continue
-        variants.append({
-            "type": "object",
-            "properties": {
-                "source": {"const": p.id},
-                "user_field": {"enum": _ranked(p, _PROMPT_NAMES, longest_first=False)},
-                "assistant_field": {"enum": _ranked(p, _RESPONSE_NAMES, longest_first=True)},
-                "answer_field": {"anyOf": [{"type": "null"}, {"enum": fields}]},
-                # A floor keeps a weak model from proposing corpora too small to train on.
-                "sample": {"type": "integer", "minimum": max(1, budget // 20), "maximum": budget},
-                "reason": {"type": "string", "maxLength": 160},
-            },
-            "required": ["source", "user_field", "assistant_field", "answer_field", "sample", "reason"],
-            "additionalProperties": False,
-        })
+        for user, assistant in field_pairs(p):
+            others = [f for f in fields if f not in (user, assistant)]
+            variants.append({
+                "type": "object",
+                "properties": {
+                    "source": {"const": p.id},
+                    "user_field": {"const": user},
+                    "assistant_field": {"const": assistant},
+                    "answer_field": {"anyOf": [{"type": "null"}, {"enum": others}]} if others else {"type": "null"},
+                    # A floor keeps a weak model from proposing corpora too small to train on.
+                    "sample": {"type": "integer", "minimum": max(1, budget // 20), "maximum": budget},
+                    "reason": {"type": "string", "maxLength": 160},
+                },
+                "required": ["source", "user_field", "assistant_field", "answer_field", "sample", "reason"],
+                "additionalProperties": False,
+            })
     return {
         "type": "object",
         "properties": {
