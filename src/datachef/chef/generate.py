@@ -59,7 +59,7 @@ def parse_typed(text: str, task: TaskSpec, profiles: list[SourceProfile], index:
     if not m:
         raise ValueError("the answer contains no JSON object")
     try:
-        data = json.loads(m.group(0))
+        data = json.loads(m.group(0), strict=False)
     except json.JSONDecodeError as e:
         raise ValueError(f"the JSON does not parse: {e}") from None
     try:

@@ -157,7 +157,7 @@ def parse_structured(text: str) -> dict[str, Any]:
     start, end = s.find("{"), s.rfind("}")
     if start < 0 or end <= start:
         raise ValueError("no JSON object in the reply")
-    obj = json.loads(s[start:end + 1])
+    obj = json.loads(s[start:end + 1], strict=False)
     if not isinstance(obj, dict):
         raise ValueError("the reply is not a JSON object")
     grade = obj.get("grade")
