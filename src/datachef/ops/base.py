@@ -203,6 +203,18 @@ def resolve_text_fields(fields: list[str] | None, input_fields: list[FieldTypes]
     return [f for f, t in schema.items() if t in ("str", "messages") and f != META]
 
 
+class TextFieldsMixin:
+    """For ops over the text of `params.fields` (None = every text field of the input, resolved at bind time).
+    List it before the op base class: `class QualityFilter(TextFieldsMixin, FilterOp)`."""
+
+    def bind(self, input_fields: list[FieldTypes]) -> None:
+        super().bind(input_fields)  # type: ignore[misc]
+        self._fields = resolve_text_fields(self.params.fields, input_fields)  # type: ignore[attr-defined]
+
+    def reads(self) -> set[str]:
+        return set(self.params.fields or [])  # type: ignore[attr-defined]
+
+
 def row_text(row: Row, fields: Iterable[str], sep: str = "\n") -> str:
     """The text of a row over `fields`; chat messages contribute their contents."""
     parts: list[str] = []

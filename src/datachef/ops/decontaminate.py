@@ -9,7 +9,7 @@ import xxhash
 from pydantic import Field
 
 from ..errors import ExecutionError
-from .base import FilterOp, OpParams, Row, register, resolve_text_fields, row_text
+from .base import TextFieldsMixin, FilterOp, OpParams, Row, register, resolve_text_fields, row_text
 from .dedup_near import ngram_hashes, normalise_words, word_hashes
 
 _VERSION = 1  # of the normalisation + hashing scheme, part of the cache context
@@ -43,7 +43,7 @@ class DecontaminateParams(OpParams):
 
 
 @register
-class Decontaminate(FilterOp):
+class Decontaminate(TextFieldsMixin, FilterOp):
     """Remove rows that overlap the task's benchmark, so no test item (dev or held-out) leaks into training data.
     Reason `benchmark_overlap`.
 
@@ -60,13 +60,6 @@ class Decontaminate(FilterOp):
         self._fingerprint: str | None = None
         self._bench: np.ndarray | None = None  # sorted unique uint64 n-gram hashes of the benchmark
         self._short_questions: set[int] = set()
-
-    def bind(self, input_fields):
-        super().bind(input_fields)
-        self._fields = resolve_text_fields(self.params.fields, input_fields)
-
-    def reads(self) -> set[str]:
-        return set(self.params.fields or [])
 
     # -- the benchmark side ------------------------------------------------------------------------------------
     def _benchmark_fields(self) -> tuple[str, str, list[str]]:

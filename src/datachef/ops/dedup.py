@@ -6,7 +6,7 @@ import re
 import xxhash
 from pydantic import Field
 
-from .base import Emitter, GlobalOp, OpParams, RowStream, register, resolve_text_fields, row_text
+from .base import Emitter, GlobalOp, OpParams, RowStream, TextFieldsMixin, register, row_text
 
 _PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
 _SPACE = re.compile(r"\s+")
@@ -24,20 +24,13 @@ class DedupExactParams(OpParams):
 
 
 @register
-class DedupExact(GlobalOp):
+class DedupExact(TextFieldsMixin, GlobalOp):
     """Remove exact duplicates (after normalisation), keeping the first occurrence. Reason `duplicate`.
 
     Memory: one 64-bit hash per distinct row."""
 
     name = "dedup_exact"
     Params = DedupExactParams
-
-    def bind(self, input_fields):
-        super().bind(input_fields)
-        self._fields = resolve_text_fields(self.params.fields, input_fields)
-
-    def reads(self) -> set[str]:
-        return set(self.params.fields or [])
 
     def run(self, inputs: list[RowStream], out: Emitter) -> None:
         seen: set[int] = set()

@@ -23,7 +23,7 @@ import numpy as np
 import xxhash
 from pydantic import Field
 
-from .base import Emitter, GlobalOp, OpParams, RowStream, register, resolve_text_fields, row_text
+from .base import TextFieldsMixin, Emitter, GlobalOp, OpParams, RowStream, register, resolve_text_fields, row_text
 
 # -- text normalisation and n-gram hashing (shared with decontaminate) -----------------------------------------
 _APOSTROPHES = re.compile(r"['’‘`]")
@@ -130,7 +130,7 @@ _BATCH_DOCS = 512  # documents per signature batch
 
 
 @register
-class DedupNear(GlobalOp):
+class DedupNear(TextFieldsMixin, GlobalOp):
     """Remove near-duplicate rows (MinHash LSH over word n-grams), keeping the first occurrence. Reason
     `near_duplicate`.
 
@@ -141,13 +141,6 @@ class DedupNear(GlobalOp):
 
     name = "dedup_near"
     Params = DedupNearParams
-
-    def bind(self, input_fields):
-        super().bind(input_fields)
-        self._fields = resolve_text_fields(self.params.fields, input_fields)
-
-    def reads(self) -> set[str]:
-        return set(self.params.fields or [])
 
     def check(self) -> list[str]:
         p: DedupNearParams = self.params

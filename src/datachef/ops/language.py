@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from ..errors import ExecutionError
-from .base import FilterOp, OpParams, Row, register, resolve_text_fields, row_text
+from .base import TextFieldsMixin, FilterOp, OpParams, Row, register, resolve_text_fields, row_text
 
 _CODE = re.compile(r"^[a-z]{2,3}$")  # lid.176 labels: ISO 639-1 codes plus a few 3-letter ones (ceb, als, ...)
 _NEWLINES = re.compile(r"[\r\n\u2028\u2029]+")
@@ -48,7 +48,7 @@ class LanguageParams(OpParams):
 
 
 @register
-class LanguageFilter(FilterOp):
+class LanguageFilter(TextFieldsMixin, FilterOp):
     """Keep rows whose text is in one of `languages` (default English), detected with fastText's compact
     language-ID model (176 languages, runs offline).
 
@@ -60,13 +60,6 @@ class LanguageFilter(FilterOp):
     name = "language_filter"
     Params = LanguageParams
     _detector: Any = None  # shared across instances: loading the model once per process is enough
-
-    def bind(self, input_fields):
-        super().bind(input_fields)
-        self._fields = resolve_text_fields(self.params.fields, input_fields)
-
-    def reads(self) -> set[str]:
-        return set(self.params.fields or [])
 
     def setup(self) -> None:
         if not hasattr(self, "_fields"):

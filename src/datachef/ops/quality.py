@@ -6,7 +6,7 @@ from collections import Counter
 
 from pydantic import Field
 
-from .base import FilterOp, OpParams, Row, register, resolve_text_fields, row_text
+from .base import TextFieldsMixin, FilterOp, OpParams, Row, register, resolve_text_fields, row_text
 
 # A symbol is any character that is neither a letter/digit nor whitespace (underscore counts as a symbol).
 _SYMBOL = re.compile(r"[^\w\s]|_")
@@ -99,7 +99,7 @@ class QualityParams(OpParams):
 
 
 @register
-class QualityFilter(FilterOp):
+class QualityFilter(TextFieldsMixin, FilterOp):
     """Drop low-quality text with Gopher/C4-style heuristics: too few/many words, odd mean word length, symbol soup,
     duplicated lines, repetitive n-grams, long runs of one character, too few real words, truncated lines.
 
@@ -111,13 +111,6 @@ class QualityFilter(FilterOp):
 
     name = "quality_filter"
     Params = QualityParams
-
-    def bind(self, input_fields):
-        super().bind(input_fields)
-        self._fields = resolve_text_fields(self.params.fields, input_fields)
-
-    def reads(self) -> set[str]:
-        return set(self.params.fields or [])
 
     def check(self) -> list[str]:
         p: QualityParams = self.params
