@@ -36,7 +36,8 @@ def gates(task=None, **cfg) -> Gates:
 
 def test_clean_record_passes_every_gate(task):
     results = gates(task).check(gold_chat(0)["messages"])
-    assert [r.name for r in results] == ["duplicate", "contamination", "too_short", "repetition", "chat_format"]
+    assert [r.name for r in results] == ["duplicate", "contamination", "too_short", "repetition", "chat_format",
+                                             "final_answer"]
     assert gate_verdict(results) is None
 
 
@@ -69,6 +70,18 @@ def test_format_error_when_structure_is_broken():
     v = gate_verdict(gates().check(msgs(("user", "What is two plus two?"), ("user", "Tell me"),
                                         ("assistant", "It is four."))))
     assert v.name == "chat_format" and v.grade == Grade.FORMAT_ERROR.value
+
+
+def test_more_than_one_final_answer_line_is_a_format_error():
+    # The shape a recipe produces by appending '#### {answer}' to a reply that already ends with one, or by using
+    # the bare answer as the reply and the worked solution as the "answer": a last-line checker would pass it.
+    swapped = "3\n#### Tom has 5 apples and gives away 2, so 5 - 2 = 3.\n#### 3"
+    v = gate_verdict(gates().check(msgs(("user", "Tom has 5 apples and gives 2 away. How many are left?"),
+                                        ("assistant", swapped))))
+    assert v.name == "final_answer" and v.grade == Grade.FORMAT_ERROR.value and "2 '####'" in v.detail
+    one = "Tom gives away 2 of his 5 apples, so 5 - 2 = 3 are left.\n#### 3"
+    assert gate_verdict(gates().check(msgs(("user", "Tom has 5 apples and gives 2 away. How many left?"),
+                                           ("assistant", one)))) is None
 
 
 def test_contamination_with_held_out_and_dev_items(task):

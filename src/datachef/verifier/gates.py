@@ -1,7 +1,8 @@
 """Deterministic gates: cheap per-instance checks whose failure decides the grade without asking the judge.
 
 Order follows the rubric (validity before format): duplicate → contamination → too short → repetition (Invalid),
-then chat format (Format error). Every gate runs and is reported; the first failing one decides the grade.
+then chat format and final-answer lines (Format error). Every gate runs and is reported; the first failing one
+decides the grade.
 """
 from __future__ import annotations
 
@@ -27,6 +28,17 @@ class GateResult:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+_FINAL_LINE = re.compile(r"^\s*####", re.M)
+
+
+def final_answer_problem(response: str) -> str:
+    """Why a reply's final-answer marking is malformed: more than one '####' line makes the answer ambiguous (a
+    checker reading the last one can be fooled by a reply that states a bare answer, then a whole solution marked
+    as the answer, then the answer again). Empty string = fine."""
+    n = len(_FINAL_LINE.findall(response))
+    return f"{n} '####' final-answer lines (one expected)" if n > 1 else ""
 
 
 def chat_format_problems(messages: Any) -> list[str]:
@@ -160,6 +172,8 @@ class Gates:
         out.append(GateResult("repetition", rep is None, Grade.INVALID.value, rep or ""))
         problems = chat_format_problems(messages)
         out.append(GateResult("chat_format", not problems, Grade.FORMAT_ERROR.value, "; ".join(problems)))
+        answer_problem = final_answer_problem(response)
+        out.append(GateResult("final_answer", not answer_problem, Grade.FORMAT_ERROR.value, answer_problem))
         return out
 
 
