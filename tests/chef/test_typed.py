@@ -45,14 +45,48 @@ def test_parse_compile_and_run(kitchen, tmp_path):
     assert first["messages"][0] == {"role": "system", "content": "Solve {carefully}."}
 
 
-def test_answer_field_appends_final_line_and_filter(kitchen, tmp_path):
-    data = {**GOOD, "picks": [{"source": "arithmetic", "user_field": "question", "assistant_field": "question",
-                               "answer_field": "answer", "sample": 20, "reason": ""}],
-            "require_final_answer": True, "system_prompt": None}
-    _, recipe = parse_typed(json.dumps(data), kitchen["task"], kitchen["profiles"], 0, 0)
-    run_recipe(recipe, kitchen["task"], tmp_path / "o", cache_dir=tmp_path / "c", progress=False)
-    for line in open(tmp_path / "o" / "data.jsonl"):
-        assert "\n#### " in json.loads(line)["messages"][-1]["content"]
+def test_answer_field_appends_one_final_line_and_filter(make_task, tmp_path):
+    from datachef.io import load_task, task_base_dir
+    from datachef.sources import open_source, profile_source
+
+    rows = [{"problem": f"Ann has {i} pens and buys {i + 2} more pens at the shop. How many pens has she now?",
+             "solution": f"Ann starts with {i} pens and buys {i + 2}, so she has {i} + {i + 2} = {2 * i + 2} pens."
+                         + ("\n#### " + str(2 * i + 2) if i % 2 else ""),
+             "answer": str(2 * i + 2)} for i in range(40)]
+    task = load_task(make_task({"pens": rows}))
+    profiles = [profile_source(open_source(s, task_base_dir(task))) for s in task.sources]
+    data = {**GOOD, "picks": [{"source": "pens", "user_field": "problem", "assistant_field": "solution",
+                               "answer_field": "answer", "sample": 30, "reason": ""}],
+            "require_final_answer": True, "system_prompt": None, "dedup": "none", "decontaminate": False}
+    _, recipe = parse_typed(json.dumps(data), task, profiles, 0, 0)
+    run_recipe(recipe, task, tmp_path / "o", cache_dir=tmp_path / "c", progress=False)
+    replies = [json.loads(line)["messages"][-1]["content"] for line in open(tmp_path / "o" / "data.jsonl")]
+    assert replies and all(r.count("####") == 1 and r.rstrip().endswith("#### " + r.split()[-1]) for r in replies)
+
+
+def test_answer_field_is_offered_only_as_a_short_answer_to_a_worked_reply(kitchen):
+    schema = chef_schema(kitchen["task"], kitchen["profiles"])
+    offered = {}
+    for v in schema["properties"]["picks"]["items"]["anyOf"]:
+        props = v["properties"]
+        ans = props["answer_field"]
+        offered[(props["source"]["const"], props["assistant_field"]["const"])] = \
+            ans.get("anyOf", [{}, {}])[1].get("enum", []) if "anyOf" in ans else []
+    assert offered[("gsm_symbolic_cot", "solution")] == ["answer"]
+    assert offered[("gsm_symbolic_cot", "answer")] == []  # the reply is itself the bare answer
+    # The role swap that fooled the verifier (bare answer as reply, worked solution as "answer") is refused.
+    data = {**GOOD, "picks": [{"source": "gsm_leaky", "user_field": "question", "assistant_field": "answer",
+                               "answer_field": "solution", "sample": 50, "reason": ""}]}
+    with pytest.raises(ValueError, match="answer_field 'solution' is not a short final answer"):
+        parse_typed(json.dumps(data), kitchen["task"], kitchen["profiles"], 0, 0)
+
+
+def test_a_source_picked_twice_is_loaded_once(kitchen):
+    twice = {**GOOD, "picks": [GOOD["picks"][0], {**GOOD["picks"][0], "sample": 50}, GOOD["picks"][1]]}
+    chef, recipe = parse_typed(json.dumps(twice), kitchen["task"], kitchen["profiles"], 0, 0)
+    loads = [s for s in recipe.steps if s.op == "load"]
+    assert [s.args["source"] for s in loads] == ["gsm_symbolic_cot", "arithmetic"]
+    assert [(p.source, p.sample) for p in recipe.plan.training_data] == [("gsm_symbolic_cot", 200), ("arithmetic", 30)]
 
 
 @pytest.mark.parametrize("mutate,message", [

@@ -19,7 +19,7 @@ from ..errors import DatachefError
 from ..llm.base import LLMClient, LLMError, SamplingParams
 from ..spec import Plan, Recipe, SourceProfile, TaskSpec
 from . import prompts
-from .typed import ChefRecipe, chef_schema, compile_chef_recipe
+from .typed import ChefRecipe, answer_fields, chef_schema, compile_chef_recipe
 
 _CODE = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.DOTALL)
 
@@ -68,6 +68,7 @@ def parse_typed(text: str, task: TaskSpec, profiles: list[SourceProfile], index:
         raise ValueError("the JSON does not match the recipe structure: " + "; ".join(
             f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()[:6])) from None
     fields = {p.id: {f.name for f in p.fields} for p in profiles}
+    by_id = {p.id: p for p in profiles}
     for pick in chef.picks:
         if pick.source not in fields:
             raise ValueError(f"unknown source '{pick.source}' (sources: {', '.join(fields)})")
@@ -75,6 +76,13 @@ def parse_typed(text: str, task: TaskSpec, profiles: list[SourceProfile], index:
             if f is not None and f not in fields[pick.source]:
                 raise ValueError(f"source '{pick.source}' has no field '{f}' (fields: "
                                  f"{', '.join(sorted(fields[pick.source]))})")
+        # The schema offers only these; a model writing unconstrained JSON (a remote chef) is held to the same rule.
+        if pick.answer_field is not None and pick.answer_field not in answer_fields(
+                by_id[pick.source], pick.user_field, pick.assistant_field):
+            allowed = answer_fields(by_id[pick.source], pick.user_field, pick.assistant_field)
+            raise ValueError(f"source '{pick.source}': answer_field '{pick.answer_field}' is not a short final answer "
+                             f"to append to '{pick.assistant_field}' (allowed: "
+                             f"{', '.join(allowed) if allowed else 'none, use null'})")
     recipe = compile_chef_recipe(chef, task, name=f"chef-{index}", seed=seed)
     try:
         compile_recipe(recipe, build_context(task))
@@ -148,6 +156,7 @@ class Chef:
                         else prompts.python_user_prompt(task, dev, profiles_text, kdoc, d.index))
                 conversations.append([{"role": "system", "content": prompts.SYSTEM},
                                       {"role": "user", "content": user}])
+        base = [list(conv) for conv in conversations]
         pending = list(range(n))
         for round_ in range(c.max_repairs + 1):
             if not pending:
@@ -174,8 +183,10 @@ class Chef:
                 except ValueError as e:
                     d.error = str(e)
                     still.append(i)
-                    conversations[i] = conversations[i] + [
+                    # Each repair starts again from the original prompt with only the latest answer and its error:
+                    # stacking every round's answer would outgrow a small model's context within a few rounds.
+                    conversations[i] = base[i] + [
                         {"role": "assistant", "content": out.text[:3000]},
-                        {"role": "user", "content": prompts.repair_prompt(out.text, d.error)}]
+                        {"role": "user", "content": prompts.repair_prompt(d.error)}]
             pending = still
         return drafts

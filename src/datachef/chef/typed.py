@@ -9,6 +9,7 @@ mix → dedup → decontaminate → shuffle), so executability is a property of 
 """
 from __future__ import annotations
 
+import keyword
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -43,10 +44,6 @@ _PROMPT_NAMES = ("question", "problem", "prompt", "input", "instruction", "query
 _RESPONSE_NAMES = ("solution", "worked_solution", "rationale", "response", "output", "answer", "target", "final")
 
 
-def _text_fields(profile: SourceProfile) -> list[str]:
-    return [f.name for f in profile.fields if f.type in TEXT_TYPES]
-
-
 def _ranked(profile: SourceProfile, names: tuple[str, ...], longest_first: bool) -> list[str]:
     """Text fields ordered by how plausible they are for a role: name hints first, then length."""
     by_name = {f.name: f for f in profile.fields if f.type in TEXT_TYPES}
@@ -71,6 +68,22 @@ def field_pairs(profile: SourceProfile, max_pairs: int = 2) -> list[tuple[str, s
     return pairs[:max_pairs]
 
 
+# A bare final answer is short; a response that shows work is not. Mean lengths in characters.
+MAX_ANSWER_LEN = 32
+MIN_WORKED_LEN = 40
+
+
+def answer_fields(profile: SourceProfile, user: str, assistant: str) -> list[str]:
+    """Fields that may be appended as the '#### <answer>' line of a (user, assistant) pair: short, answer-like fields,
+    and only when the assistant field is a worked response. Offering any field lets a weak chef swap roles (the bare
+    answer as the reply, the worked solution as the "answer"), which yields malformed replies."""
+    by_name = {f.name: f for f in profile.fields if f.type in TEXT_TYPES}
+    if (by_name[assistant].mean_len or 0.0) < MIN_WORKED_LEN:
+        return []
+    return [name for name, f in by_name.items()
+            if name not in (user, assistant) and (f.mean_len or 0.0) <= MAX_ANSWER_LEN]
+
+
 def chef_schema(task: TaskSpec, profiles: list[SourceProfile], *, max_picks: int = 4) -> dict[str, Any]:
     """JSON Schema for ChefRecipe specialised to this task: one pick variant per source and plausible field pair,
     with the source id and its own field names as constants, so every emitted recipe compiles. Sizes are bounded so
@@ -78,9 +91,8 @@ def chef_schema(task: TaskSpec, profiles: list[SourceProfile], *, max_picks: int
     budget = task.budget.train_samples
     variants = []
     for p in profiles:
-        fields = _text_fields(p)
         for user, assistant in field_pairs(p):
-            others = [f for f in fields if f not in (user, assistant)]
+            others = answer_fields(p, user, assistant)
             variants.append({
                 "type": "object",
                 "properties": {
@@ -116,13 +128,27 @@ def _esc(field: str) -> str:
     return "{" + field + "}"
 
 
+def merge_picks(picks: list[SourcePick]) -> list[SourcePick]:
+    """One pick per source: a source picked twice would load the same shuffled rows twice (duplicates), so later
+    picks of a source add their sample count to the first one (whose field choice is kept)."""
+    merged: dict[str, SourcePick] = {}
+    for pick in picks:
+        if pick.source in merged:
+            first = merged[pick.source]
+            merged[pick.source] = first.model_copy(update={"sample": first.sample + pick.sample})
+        else:
+            merged[pick.source] = pick
+    return list(merged.values())
+
+
 def compile_chef_recipe(chef: ChefRecipe, task: TaskSpec, *, name: str = "chef", seed: int = 0,
                         oversample: float = 2.0) -> Recipe:
     """Turn a ChefRecipe into a typed `steps` Recipe (what the engine validates and runs)."""
     steps: list[Step] = []
     chats: list[str] = []
     weights: list[float] = []
-    for i, pick in enumerate(chef.picks):
+    picks = merge_picks(chef.picks)
+    for i, pick in enumerate(picks):
         sid = f"{i}_{pick.source}"
         cur = f"load_{sid}"
         steps.append(Step(id=cur, op="load", args={"source": pick.source, "limit": int(pick.sample * oversample) + 10,
@@ -134,7 +160,16 @@ def compile_chef_recipe(chef: ChefRecipe, task: TaskSpec, *, name: str = "chef",
             cur = f"quality_{sid}"
         assistant = _esc(pick.assistant_field)
         if pick.answer_field and pick.answer_field != pick.assistant_field:
-            assistant += "\n#### " + _esc(pick.answer_field)
+            a, ans = pick.assistant_field, pick.answer_field
+            if all(f.isidentifier() and not keyword.iskeyword(f) for f in (a, ans)):
+                # Append the final line only to replies that lack one: two '####' lines are a format error.
+                steps.append(Step(id=f"answer_{sid}", op="map", input=cur, args={"set": {"chef_response": (
+                    rf"str({a}) if re_search(r'(?m)^\s*####', str({a})) "
+                    f"else str({a}).rstrip() + '\\n#### ' + str({ans})")}}))
+                cur = f"answer_{sid}"
+                assistant = "{chef_response}"
+            else:  # not expressible as a safe expression: append unconditionally
+                assistant += "\n#### " + _esc(ans)
         steps.append(Step(id=f"chat_{sid}", op="to_chat", input=cur,
                           args={"user": _esc(pick.user_field), "assistant": assistant,
                                 **({"system": chef.system_prompt.replace("{", "{{").replace("}", "}}")}
@@ -147,7 +182,7 @@ def compile_chef_recipe(chef: ChefRecipe, task: TaskSpec, *, name: str = "chef",
             cur = f"final_{sid}"
         chats.append(cur)
         weights.append(float(pick.sample))
-    total = min(sum(p.sample for p in chef.picks), task.budget.train_samples)
+    total = min(sum(p.sample for p in picks), task.budget.train_samples)
     if len(chats) > 1:
         steps.append(Step(id="mix", op="mix", inputs=chats, args={"weights": weights, "total": total, "seed": seed}))
     else:
@@ -163,6 +198,6 @@ def compile_chef_recipe(chef: ChefRecipe, task: TaskSpec, *, name: str = "chef",
         steps.append(Step(id="decontaminate", op="decontaminate", input=cur, args={}))
         cur = "decontaminate"
     steps.append(Step(id="shuffle", op="shuffle", input=cur, args={"seed": seed}))
-    plan = Plan(training_data=[PlanItem(source=p.source, sample=p.sample, reason=p.reason) for p in chef.picks],
+    plan = Plan(training_data=[PlanItem(source=p.source, sample=p.sample, reason=p.reason) for p in picks],
                 workflow=chef.workflow)
     return Recipe(name=name, task=task.name, plan=plan, steps=steps, output="shuffle")
