@@ -44,6 +44,11 @@ def test_repairs_are_bounded(kitchen):
     (d,) = Chef(llm, ChefConfig(max_repairs=2)).draft(kitchen["task"], kitchen["profiles"], kitchen["text"],
                                                      kitchen["dev"], n=1)
     assert not d.valid and "no JSON" in d.error and d.repairs == 2 and len(llm.calls) == 3
+    # Every repair round starts from the original prompt plus only the latest answer and its error, so the
+    # conversation does not grow with the rounds (it outgrew SmolLM2's context by the third round).
+    second, third = llm.calls[1]["batch"][0], llm.calls[2]["batch"][0]
+    assert [m["role"] for m in third] == ["system", "user", "assistant", "user"]
+    assert third[:2] == llm.calls[0]["batch"][0] and len(json.dumps(third)) == len(json.dumps(second))
 
 
 def test_python_form_extracts_script(kitchen):

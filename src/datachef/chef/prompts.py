@@ -86,9 +86,10 @@ def python_user_prompt(task: TaskSpec, dev: list[dict], profiles_text: str, kit_
     ])
 
 
-def repair_prompt(previous: str, error: str) -> str:
+def repair_prompt(error: str) -> str:
+    """The user turn after a failed answer (which the conversation holds as the assistant turn just before)."""
     return (f"Your previous answer could not be used:\n{_truncate(error, 1500)}\n\nFix it and reply again in the "
-            f"same format. Your previous answer was:\n{_truncate(previous, 3000)}")
+            f"same format.")
 
 
 def improve_prompt(task: TaskSpec, profiles_text: str, recipe_json: dict[str, Any], score: float,
