@@ -127,6 +127,15 @@ def test_json_schema_output_is_valid_even_for_a_random_model(tiny_client):
             check_schema(json.loads(c.text))
 
 
+def test_json_schema_keeps_the_schemas_property_order(tiny_client):
+    # A schema listing "score" first gets "score" first: the order is the schema author's (e.g. a plan before the
+    # choices it explains), not alphabetical.
+    reordered = {**SCHEMA, "properties": dict(reversed(list(SCHEMA["properties"].items())))}
+    for schema in (SCHEMA, reordered):
+        c = tiny_client.chat(HELLO, SamplingParams(max_tokens=64), json_schema=schema)
+        assert list(json.loads(c.text)) == list(schema["properties"])
+
+
 def test_json_schema_budget_exhausted_is_length(tiny_client):
     c = tiny_client.chat(HELLO, SamplingParams(max_tokens=4), json_schema=SCHEMA)
     assert c.finish_reason == "length" and c.completion_tokens == 4

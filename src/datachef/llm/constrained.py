@@ -39,7 +39,9 @@ class GrammarFactory:
             raise LLMError(f"json_schema must be a dict (a JSON schema), got {type(schema).__name__}",
                            field="json_schema")
         try:
-            key = json.dumps(schema, sort_keys=True)
+            # Not sorted: the grammar emits properties in the schema's order (e.g. a plan before the picks it
+            # explains), so two schemas differing only in key order are different grammars.
+            key = json.dumps(schema)
         except (TypeError, ValueError) as e:
             raise LLMError(f"json_schema is not JSON-serialisable: {e}", field="json_schema") from e
         with self._lock:
