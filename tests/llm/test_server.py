@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import importlib.util
 import json
+import re
 import time
 from typing import Any
 from urllib.parse import urlparse
@@ -212,6 +213,27 @@ def test_transformers_client_behind_the_server(local_model_dir):
         else:
             with pytest.raises(LLMError, match="cannot return logprobs"):
                 c.score_labels(USER, ["yes", "no"])
+    finally:
+        server.close()
+
+
+def test_prompt_longer_than_the_context_is_a_400_not_retried(tmp_path):
+    pytest.importorskip("transformers")
+    from datachef.llm.models import tiny_random_model
+
+    local = make_client("local", str(tiny_random_model(tmp_path / "m", max_positions=64)), cache_dir=False,
+                        dtype="float32")
+    server, _, url = serve(local)
+    try:
+        status, body = request(url, "POST", "/chat/completions",
+                               {"messages": [{"role": "user", "content": "word " * 200}], "max_tokens": 4})
+        assert status == 400 and body["error"]["param"] == "messages"
+        assert re.search(r"prompt of \d+ tokens does not fit the model's context of 64 tokens",
+                         body["error"]["message"])
+        c = OpenAIClient(local.model, base_url=url, max_retries=3, timeout=30)
+        with pytest.raises(LLMError, match="does not fit"):
+            c.chat([{"role": "user", "content": "word " * 200}], SamplingParams(max_tokens=4))
+        assert c.chat([{"role": "user", "content": "Hi"}], SamplingParams(max_tokens=2)).completion_tokens > 0
     finally:
         server.close()
 

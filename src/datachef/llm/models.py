@@ -160,11 +160,13 @@ def _smollm2_tokenizer():
     return _load_gguf_tokenizer(gguf)
 
 
-def tiny_random_model(dir: str | Path, *, seed: int = 0, layers: int = 2, hidden: int = 64) -> Path:
+def tiny_random_model(dir: str | Path, *, seed: int = 0, layers: int = 2, hidden: int = 64,
+                      max_positions: int = 2048) -> Path:
     """Save a tiny randomly initialised LlamaForCausalLM with the SmolLM2 tokenizer and chat template to `dir`.
 
     Deterministic for a given seed (the global torch RNG is left untouched); for tests that need the real tokenizer
-    and chat format but not a real model."""
+    and chat format but not a real model. `max_positions` is its context window (small values let tests overflow it).
+    """
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
@@ -174,7 +176,7 @@ def tiny_random_model(dir: str | Path, *, seed: int = 0, layers: int = 2, hidden
     eos = tok.eos_token_id
     config = LlamaConfig(
         vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048, tie_word_embeddings=True,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=max_positions, tie_word_embeddings=True,
         bos_token_id=tok.bos_token_id, eos_token_id=eos, pad_token_id=tok.pad_token_id or eos,
         # A larger init than the default 0.02 makes the logits peaky, so a random model's text is not just noise
         # spread evenly over 49k tokens (greedy runs then repeat, which tests can rely on being deterministic).

@@ -383,6 +383,11 @@ class _Handler(BaseHTTPRequestHandler):
             return _response(rid, created, self.server.model_name, token, "length", {"content": [entry]}, 0, 1)
         c = self.server.batcher.chat(messages, params, schema)
         if c.finish_reason == "error":
+            window = getattr(client, "max_context", None)
+            if window is not None and c.prompt_tokens >= window:
+                # The request's fault, not the server's: a 400 tells clients not to retry it.
+                raise BadRequest(f"prompt of {c.prompt_tokens} tokens does not fit the model's context of {window} "
+                                 f"tokens", "messages")
             raise LLMError(f"backend '{client.backend}' failed on this request")
         return _response(rid, created, self.server.model_name, c.text, c.finish_reason, None, c.prompt_tokens,
                          c.completion_tokens)
