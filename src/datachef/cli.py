@@ -190,6 +190,8 @@ def cook(task: Optional[Path] = typer.Argument(None, help="Task YAML file (defau
          judge_base_url: Optional[str] = typer.Option(None, help="Endpoint for --judge openai."),
          sample: int = typer.Option(100, help="Instances the verifier grades per recipe."),
          temperature: float = typer.Option(0.8, help="Chef sampling temperature."),
+         max_tokens: int = typer.Option(700, help="Chef's token budget per answer."),
+         max_repairs: int = typer.Option(2, help="Repair rounds for an answer that does not validate."),
          seed: int = typer.Option(0, help="Seed."),
          cache_dir: Optional[Path] = typer.Option(None, help="Step cache folder.")) -> None:
     """The main job: profile sources, have the chef write N recipes, execute and verify each, search, and write
@@ -218,7 +220,8 @@ def cook(task: Optional[Path] = typer.Argument(None, help="Task YAML file (defau
             typer.echo("error: --judge must be local or openai", err=True)
             raise typer.Exit(2)
         the_chef = Chef(planner, ChefConfig(form=mode, decoupled=decoupled or coder is not None,
-                                            temperature=temperature, seed=seed), coder=coder)
+                                            temperature=temperature, max_tokens=max_tokens, max_repairs=max_repairs,
+                                            seed=seed), coder=coder)
         summary = Cook(t, out, the_chef, judge_client,
                        CookConfig(n=n, search_budget=search_budget, sample=sample, seed=seed, cache_dir=cache_dir),
                        log=_log).run()

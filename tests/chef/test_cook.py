@@ -72,9 +72,26 @@ def test_cook_writes_best_candidates_and_report(cooked):
     for f in ["recipe.yaml", "data.jsonl", "manifest.json", "verify.json", "status.json"]:
         assert (out / "best" / f).exists(), f
     assert json.loads((out / "candidates" / "c03" / "status.json").read_text())["error"]
+    # The invalid draft's raw answers, every round, are kept for reading.
+    raw = (out / "candidates" / "c03" / "response.txt").read_text()
+    assert "--- round 0 ---\nno idea" in raw and "--- round 1 ---\nstill no idea" in raw
+    assert set(summary["usage"]) == {"chef", "judge"}  # two clients, two entries
     report = (out / "report.html").read_text()
     assert "<svg" in report and "c00" in report and "rows per step" in report
     assert json.loads((out / "cook.json").read_text())["dvs_avg"] == summary["dvs_avg"]
+
+
+def test_usage_of_a_client_playing_chef_and_judge_is_counted_once(kitchen, tmp_path):
+    class Both(Chefs):
+        def _chat_batch(self, batch, params, json_schema):
+            judged = [m for m in batch if "=== Instance to grade ===" in m[-1]["content"]]
+            return Judge._chat_batch(self, batch, params, json_schema) if judged else \
+                super()._chat_batch(batch, params, json_schema)
+
+    both = Both()
+    summary = Cook(kitchen["task"], tmp_path / "cook", Chef(both, ChefConfig(max_repairs=0)), both,
+                   CookConfig(n=2, search_budget=0, sample=10, cache_dir=tmp_path / "cache")).run()
+    assert summary["usage"] == {"chef+judge": both.usage.as_dict()}
 
 
 def test_search_reweights_by_per_source_score(cooked):

@@ -129,6 +129,9 @@ class Cook:
             c = self._from_draft(d)
             self.candidates.append(c)
             self._execute(c)
+            # The chef's raw answers (every repair round), so an invalid draft can be read, not just its error.
+            rounds = [f"--- round {k} ---\n{text}" for k, text in enumerate(d.history)]
+            (c.out_dir / "response.txt").write_text("\n\n".join(rounds) + "\n", encoding="utf-8")
         sampled = list(self.candidates)
         executable = sum(c.status == "ok" for c in sampled)
         dvs = sum(c.reward for c in sampled) / max(1, len(sampled))
@@ -171,9 +174,13 @@ class Cook:
             tmp.rename(final)
 
     def _summary(self, sampled, searched, best, dvs, executable, best_of_n, seconds) -> dict[str, Any]:
-        usage = {"chef": self.chef.llm.usage.as_dict()}
-        if isinstance(self.judge, LLMClient):
-            usage["judge"] = self.judge.usage.as_dict()
+        # One client may play several roles (the embedded model is chef and judge): count its usage once.
+        roles: dict[int, tuple[list[str], LLMClient]] = {}
+        coder = self.chef.coder if self.chef.coder is not self.chef.llm else None
+        for role, client in (("chef", self.chef.llm), ("coder", coder), ("judge", self.judge)):
+            if isinstance(client, LLMClient):
+                roles.setdefault(id(client), ([], client))[0].append(role)
+        usage = {"+".join(names): client.usage.as_dict() for names, client in roles.values()}
         return {
             "task": self.task.name, "form": self.chef.config.form, "decoupled": self.chef.config.decoupled,
             "chef_model": f"{self.chef.llm.backend}:{self.chef.llm.model}",
