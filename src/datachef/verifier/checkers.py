@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import SourceError
 from ..spec import TaskSpec
-from .arithmetic import check_arithmetic
+from .arithmetic import _evaluate, check_arithmetic, close
 from .sandbox import run_python
 
 
@@ -34,6 +34,7 @@ _BOXED = re.compile(r"\\boxed\{((?:[^{}]|\{[^{}]*\})*)\}")
 _ANSWER_IS = re.compile(r"(?:final answer|answer)\s*(?:is|:)\s*[:\s]*\$?\s*(-?[\d][\d,]*(?:\.\d+)?(?:/\d+)?)", re.I)
 _HASHES = re.compile(r"####\s*(.+?)\s*$", re.M)
 _NUM = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+_BARE_NUMBER = re.compile(r"\$?-?\d[\d,]*(?:\.\d+)?(?:/\d+)?\.?")
 
 
 def extract_answer(text: str, answer_pattern: str | None = None) -> str | None:
@@ -54,6 +55,8 @@ def extract_answer(text: str, answer_pattern: str | None = None) -> str | None:
     said = _ANSWER_IS.findall(text)
     if said:
         return said[-1].strip()
+    if _BARE_NUMBER.fullmatch(text.strip()):  # the whole reply is the answer (benchmarks that want a bare number)
+        return text.strip().rstrip(".")
     return None
 
 
@@ -63,7 +66,7 @@ _STATES_ANSWER = re.compile(r"\b(?:final answer|answer|result)\b\s*(?:is|:|=)|##
 def states_an_answer(text: str) -> bool:
     """Whether `text` concludes with an answer of any form ("the answer is B", "Answer: Paris", "#### x"): a reply
     that does is finished, even when its answer is not in the benchmark's form."""
-    return bool(_STATES_ANSWER.search(text))
+    return bool(_STATES_ANSWER.search(text)) or bool(_BARE_NUMBER.fullmatch(text.strip()))
 
 
 def _math_parse(text: str) -> list:
@@ -99,6 +102,40 @@ def check_arithmetic_consistency(response: str, final: str | None) -> CheckResul
     report = check_arithmetic(response, final)
     ref = None if report.last_result is None else f"{report.last_result:g}"
     return CheckResult("arithmetic", report.status, report.detail(), ref)
+
+
+_EXPRESSION = re.compile(r"[-(\s]*\d[\d.]*(?:\s*[-+*/()]+\s*\(*\s*-?\d[\d.]*\s*\)*)+")
+_ASKS = re.compile(r"^\s*(?:calculate|compute|evaluate|what is|solve|find|state the final answer to the following "
+                   r"arithmetic problem:?)\s*", re.I)
+
+
+def question_expression(question: str) -> str | None:
+    """The arithmetic expression a question asks for, when the question is nothing but one ("Calculate 4 - 1 + 7.",
+    "What is (3 + 4) * 2?", "12 / 4 ="); None for anything with more words in it (word problems are not this
+    checker's business)."""
+    body = _ASKS.sub("", question.strip()).rstrip(" ?.=")
+    m = _EXPRESSION.fullmatch(body)
+    return " ".join(m.group().split()) if m else None
+
+
+def check_question_expression(question: str, predicted: str | None) -> CheckResult:
+    """When the question is a bare arithmetic expression, its value is the reference: the final answer must equal
+    it. This catches wrong answers that a source's own answer field repeats (the gold checker cannot)."""
+    expr = question_expression(question)
+    value = _evaluate(expr) if expr else None
+    if value is None:
+        return CheckResult("expression", "skip", "the question is not a bare arithmetic expression")
+    ref = f"{value:.10g}"
+    if predicted is None:
+        return CheckResult("expression", "skip", "the response states no final answer", ref)
+    try:
+        got = float(predicted.replace(",", "").replace("$", "").rstrip("."))
+    except ValueError:
+        return CheckResult("expression", "fail", f"final answer '{predicted}' is not a number; {expr} = {ref}", ref)
+    decimals = len(predicted.rstrip(".").split(".")[1]) if "." in predicted.rstrip(".") else None
+    if close(value, got, decimals):
+        return CheckResult("expression", "pass", f"{expr} = {ref}", ref)
+    return CheckResult("expression", "fail", f"final answer '{predicted}' but {expr} = {ref}", ref)
 
 
 # -- MCQ ------------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from ..io import task_base_dir, write_json_atomic
 from ..llm.base import LLMClient
 from ..spec import TaskSpec
 from .checkers import (CheckResult, SourceRows, check_arithmetic_consistency, check_code, check_math_answer,
-                       check_mcq, extract_answer, extract_letter, gold_answer,
+                       check_mcq, check_question_expression, extract_answer, extract_letter, gold_answer,
                        states_an_answer)
 from .config import GRADES, Grade, VerifierConfig, VerifierError
 from .gates import Gates, GateResult, find_duplicates, first_turn, gate_verdict, last_turn
@@ -327,6 +327,7 @@ class Verifier:
                     out.append(res)
                 if fmt == "numeric" and c.arithmetic_check:
                     out.append(check_arithmetic_consistency(response, final))
+                    out.append(check_question_expression(user, final))
             elif fmt == "mcq":
                 gold = None
                 if c.use_source_gold and row is not None:

@@ -1,0 +1,39 @@
+"""Bare-number replies and questions that are bare arithmetic expressions (the arithmetic kitchen's shape)."""
+from __future__ import annotations
+
+import pytest
+
+from datachef.verifier.checkers import (check_question_expression, extract_answer, question_expression,
+                                        states_an_answer)
+
+
+@pytest.mark.parametrize("question,expr", [
+    ("Calculate 4 - 1 + 7.", "4 - 1 + 7"),
+    ("What is (3 + 4) * 2?", "(3 + 4) * 2"),
+    ("12 / 4 =", "12 / 4"),
+    ("Calculate ( -9 / 9 ).", "( -9 / 9 )"),
+    ("Calculate 2 - -1.", "2 - -1"),
+    ("State the final answer to the following arithmetic problem: 4 - 1 =", "4 - 1"),
+    ("Tom has 3 apples and buys 4 more. How many now?", None),  # a word problem: not this checker's business
+    ("Calculate 5.", None),  # no operation
+    ("Solve for e: 56 - 98*e = -1218", None),  # algebra
+])
+def test_question_expression(question, expr):
+    assert question_expression(question) == expr
+
+
+def test_expression_checker_catches_wrong_answers_the_source_repeats():
+    assert check_question_expression("Calculate 23 - 28.", "-5").status == "pass"
+    wrong = check_question_expression("Calculate 23 - 28.", "-6")
+    assert wrong.status == "fail" and wrong.reference == "-5" and "23 - 28 = -5" in wrong.detail
+    assert check_question_expression("Calculate 7 / 2.", "3.5").status == "pass"
+    assert check_question_expression("Calculate 7 / 2.", "3").status == "fail"  # no rounding of a bare answer
+    assert check_question_expression("Calculate 7 + 2.", "n/a").status == "fail"
+    assert check_question_expression("Calculate 7 + 2.", None).status == "skip"
+    assert check_question_expression("Name a prime.", "7").status == "skip"
+
+
+def test_a_reply_that_is_only_a_number_states_that_answer():
+    assert extract_answer("-23") == "-23" and extract_answer(" 1,250. ") == "1,250"
+    assert states_an_answer("42") and not states_an_answer("I think about 42 or so")
+    assert extract_answer("I think about 42 or so") is None
