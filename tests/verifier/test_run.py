@@ -69,7 +69,7 @@ def test_structured_judge_end_to_end(task, write_run):
     saved = json.loads((out / REPORT_FILE).read_text())
     inst4 = next(i for i in saved["instances"] if i["index"] == 4)
     assert inst4["reference_answer"] == GOLD[3]["answer"] and "gold answer" in inst4["reason"]
-    assert {c["name"] for c in inst4["checks"]} == {"gold_answer", "arithmetic"}
+    assert {c["name"] for c in inst4["checks"]} == {"gold_answer", "arithmetic", "expression"}
     assert saved["judge"] == {"backend": "scripted", "model": "scripted-judge", "mode": "structured"}
     assert saved["usage"]["requests"] == 4 and saved["usage"]["completion_tokens"] == 48
     assert {"gates_s", "checkers_s", "judge_s", "total_s"} <= set(saved["timings"])
