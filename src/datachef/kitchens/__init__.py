@@ -17,7 +17,7 @@ from ..errors import DatachefError
 from ..io import atomic_open
 
 # name -> module. Kitchen modules are cheap to import (reasoning-gym, slow to import, is loaded only to build).
-_KITCHENS: dict[str, str] = {"gsm8k": f"{__name__}.gsm8k"}
+_KITCHENS: dict[str, str] = {"arithmetic": f"{__name__}.arithmetic", "gsm8k": f"{__name__}.gsm8k"}
 
 
 @dataclass(frozen=True)

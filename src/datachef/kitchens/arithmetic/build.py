@@ -1,0 +1,317 @@
+"""Source generators for the `arithmetic` kitchen: short integer additions/subtractions (reasoning-gym `chain_sum`)
+as the benchmark, and a pool of related, unrelated and noisy sources, all built offline from reasoning-gym.
+
+A kitchen where a 135M model moves within a CPU budget: the benchmark answers are bare numbers, so a few hundred
+short training records change both accuracy and the likelihood of the gold answers, and the sources differ in ways
+that matter downstream (correct vs wrong answers, on-task vs off-task, missing or spelled-out answers, repeats).
+
+Benchmark questions are phrased "Calculate <expression>." (at most six words): shorter than the 8-word
+n-grams of decontamination, so related training questions are not all flagged as contaminated for sharing a template
+phrase; exact copies are still caught (the decontaminate op compares short questions whole). Every benchmark
+expression is excluded from every source, except the few planted in `sums_leaky`.
+
+Everything is a pure function of `seed` (per-source `random.Random` seeded by a hash of (seed, source id)), so a
+rebuild is byte-identical.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Callable, Iterable
+
+import yaml
+
+from ...errors import DatachefError
+from ...spec import TaskSpec
+
+NAME = "arithmetic"
+DESCRIPTION = ("Short integer additions and subtractions (reasoning-gym chain_sum), answered with the bare number; "
+               "10 offline sources: correct, worked, harder, wrong-answer, blank-answer, spelled-out, duplicated, "
+               "leaky and off-task ones. Small enough for a 135M model to move on CPU (the correlate study's kitchen).")
+
+N_BENCH = 300
+DEV = 50
+BENCH_TERMS = (2, 3)
+BENCH_DIGITS = (1, 2)
+
+# Sizes and noise rates (README.md documents them; the tests check the rates).
+N_ROWS = 1200
+WRONG_ANSWER_RATE = 0.5
+BLANK_ANSWER_RATE = 0.6
+SPELLED_ANSWER_RATE = 0.7
+N_DUPE_BASES = 60
+N_LEAK = 30  # benchmark items (held-out part) planted in sums_leaky
+
+Row = dict[str, Any]
+
+
+def sub_seed(seed: int, name: str) -> int:
+    """A per-source seed that does not depend on Python's hash randomisation."""
+    digest = hashlib.sha256(f"datachef-kitchen:{NAME}:{seed}:{name}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFF_FFFF
+
+
+def _rg_items(name: str, size: int, seed: int, **config: Any) -> list[Row]:
+    import reasoning_gym  # imported lazily: it is slow to import and only needed to build
+
+    return list(reasoning_gym.create_dataset(name, size=size, seed=seed, **config))
+
+
+def _expression(item: Row) -> str:
+    return " ".join(str(item["metadata"]["expression"]).split())
+
+
+def calculate(expression: str) -> str:
+    return f"Calculate {expression}."
+
+
+def numbers_key(expression: str) -> tuple[str, ...]:
+    """The numbers of an expression in order: what is left of it once text is normalised the way decontamination
+    does (case, punctuation and operators dropped), so "12 - 5" and "12 + 5" are the same question to it."""
+    return tuple(re.findall(r"\d+", expression))
+
+
+def _sums(seed: int, n: int, exclude: set[str], *, terms: tuple[int, int] = (2, 4),
+          digits: tuple[int, int] = (1, 2)) -> list[tuple[str, str]]:
+    """n distinct chain_sum (expression, answer) pairs none of which looks like an expression of `exclude` to
+    decontamination (same numbers in the same order)."""
+    out: list[tuple[str, str]] = []
+    seen = {numbers_key(e) for e in exclude}
+    size = n * 2
+    for attempt in range(8):
+        items = _rg_items("chain_sum", size, seed + attempt, min_terms=terms[0], max_terms=terms[1],
+                          min_digits=digits[0], max_digits=digits[1])
+        for it in items:
+            expr = _expression(it)
+            if numbers_key(expr) not in seen:
+                seen.add(numbers_key(expr))
+                out.append((expr, str(it["answer"])))
+                if len(out) == n:
+                    return out
+    raise DatachefError(f"could not draw {n} distinct sums outside the benchmark", source="chain_sum")
+
+
+def worked(expression: str) -> str:
+    """A running-total worked solution: one line per operation, then '#### <answer>'."""
+    tokens = expression.split()
+    total = int(tokens[0])
+    lines = []
+    for op, value in zip(tokens[1::2], tokens[2::2]):
+        new = total + int(value) if op == "+" else total - int(value)
+        lines.append(f"{total} {op} {value} = {new}")
+        total = new
+    return "\n".join(lines) + f"\n#### {total}"
+
+
+def wrong_answer(answer: str, rng: random.Random) -> str:
+    return str(int(answer) + rng.choice([-1, 1]) * rng.randint(1, 10))
+
+
+_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+         "seventeen eighteen nineteen").split()
+_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+
+
+def spell(n: int) -> str:
+    """An integer in English words ('-46' -> 'minus forty-six'), for |n| < 1,000,000."""
+    if n < 0:
+        return "minus " + spell(-n)
+    if n >= 1_000_000:
+        raise ValueError(f"cannot spell {n}")
+    if n < 20:
+        return _ONES[n]
+    if n < 100:
+        return _TENS[n // 10] + ("" if n % 10 == 0 else "-" + _ONES[n % 10])
+    if n < 1000:
+        return _ONES[n // 100] + " hundred" + ("" if n % 100 == 0 else " and " + spell(n % 100))
+    return spell(n // 1000) + " thousand" + ("" if n % 1000 == 0 else " " + spell(n % 1000))
+
+
+# ------------------------------------------------------------------------------------------------- the sources
+
+@dataclass(frozen=True)
+class SourceDef:
+    id: str
+    description: str  # one sentence, shown to the chef (catalogue-style: it names the trap only as a user could)
+    build: Callable[["BuildContext"], list[Row]]
+
+
+@dataclass
+class BuildContext:
+    seed: int
+    bench: list[Row]
+
+    @property
+    def bench_expressions(self) -> set[str]:
+        return {item["expression"] for item in self.bench}
+
+    def rng(self, name: str) -> random.Random:
+        return random.Random(sub_seed(self.seed, name))
+
+    def sums(self, name: str, n: int = N_ROWS, **kw: Any) -> list[tuple[str, str]]:
+        return _sums(sub_seed(self.seed, name), n, self.bench_expressions, **kw)
+
+
+def build_sums(ctx: BuildContext) -> list[Row]:
+    return [{"question": calculate(e), "answer": a} for e, a in ctx.sums("sums")]
+
+
+def build_sums_worked(ctx: BuildContext) -> list[Row]:
+    return [{"problem": calculate(e), "solution": worked(e), "answer": a} for e, a in ctx.sums("sums_worked")]
+
+
+def build_sums_long(ctx: BuildContext) -> list[Row]:
+    # Longer chains of larger numbers: the same skill at a difficulty the benchmark does not ask for.
+    return [{"question": calculate(e), "answer": a}
+            for e, a in ctx.sums("sums_long", terms=(5, 6), digits=(3, 4))]
+
+
+def build_sums_unverified(ctx: BuildContext) -> list[Row]:
+    rng = ctx.rng("sums_unverified")
+    pairs = ctx.sums("sums_unverified")
+    wrong = set(rng.sample(range(len(pairs)), round(len(pairs) * WRONG_ANSWER_RATE)))
+    return [{"question": calculate(e), "answer": wrong_answer(a, rng) if i in wrong else a}
+            for i, (e, a) in enumerate(pairs)]
+
+
+def build_sums_blank(ctx: BuildContext) -> list[Row]:
+    rng = ctx.rng("sums_blank")
+    pairs = ctx.sums("sums_blank")
+    blank = set(rng.sample(range(len(pairs)), round(len(pairs) * BLANK_ANSWER_RATE)))
+    return [{"question": calculate(e), "answer": rng.choice(["", "?", "n/a"]) if i in blank else a}
+            for i, (e, a) in enumerate(pairs)]
+
+
+def build_sums_spelled(ctx: BuildContext) -> list[Row]:
+    # Right answers in the wrong format: a model trained on them answers in words, which numeric scoring rejects.
+    rng = ctx.rng("sums_spelled")
+    pairs = ctx.sums("sums_spelled")
+    spelled = set(rng.sample(range(len(pairs)), round(len(pairs) * SPELLED_ANSWER_RATE)))
+    return [{"question": calculate(e), "answer": spell(int(a)) if i in spelled else a}
+            for i, (e, a) in enumerate(pairs)]
+
+
+def build_sums_dupes(ctx: BuildContext) -> list[Row]:
+    rng = ctx.rng("sums_dupes")
+    bases = ctx.sums("sums_dupes", N_DUPE_BASES)
+    rows = [{"question": calculate(e), "answer": a} for e, a in bases]
+    while len(rows) < N_ROWS:
+        e, a = rng.choice(bases)
+        rows.append({"question": calculate(e), "answer": a})
+    rng.shuffle(rows)
+    return rows
+
+
+def build_sums_leaky(ctx: BuildContext) -> list[Row]:
+    rng = ctx.rng("sums_leaky")
+    rows = [{"question": calculate(e), "answer": a} for e, a in ctx.sums("sums_leaky", N_ROWS - N_LEAK)]
+    for idx in sorted(rng.sample(range(DEV, len(ctx.bench)), N_LEAK)):  # from the held-out part
+        rows.append({"question": ctx.bench[idx]["question"], "answer": ctx.bench[idx]["answer"]})
+    rng.shuffle(rows)
+    return rows
+
+
+def build_letter_counting(ctx: BuildContext) -> list[Row]:
+    return [{"question": it["question"], "answer": str(it["answer"])}
+            for it in _rg_items("letter_counting", N_ROWS, sub_seed(ctx.seed, "letter_counting"))]
+
+
+def build_spell_backward(ctx: BuildContext) -> list[Row]:
+    return [{"question": it["question"], "answer": str(it["answer"])}
+            for it in _rg_items("spell_backward", N_ROWS, sub_seed(ctx.seed, "spell_backward"))]
+
+
+SOURCES: list[SourceDef] = [
+    SourceDef("sums", "Short integer additions and subtractions ('Calculate 12 - 5 + 3.') with their results.",
+              build_sums),
+    SourceDef("sums_worked", "Integer additions and subtractions ('problem') with a running-total worked solution "
+              "ending in '#### <answer>' and the result alone in 'answer'.", build_sums_worked),
+    SourceDef("sums_long", "Long chains (5-6 terms) of 3-4 digit additions and subtractions with their results.",
+              build_sums_long),
+    SourceDef("sums_unverified", "Integer additions and subtractions with results typed in by volunteers; never "
+              "checked.", build_sums_unverified),
+    SourceDef("sums_blank", "Integer additions and subtractions from a half-finished worksheet export; many results "
+              "are missing.", build_sums_blank),
+    SourceDef("sums_spelled", "Integer additions and subtractions from a children's reading-and-maths workbook; "
+              "results are mostly written out in words.", build_sums_spelled),
+    SourceDef("sums_dupes", "Integer additions and subtractions aggregated from several mirrors of the same "
+              "worksheets.", build_sums_dupes),
+    SourceDef("sums_leaky", "More integer additions and subtractions, merged from web collections of unknown "
+              "provenance.", build_sums_leaky),
+    SourceDef("letter_counting", "How often a letter occurs in a short text, with the count.",
+              build_letter_counting),
+    SourceDef("spell_backward", "Words to spell backwards, with the reversed word.", build_spell_backward),
+]
+
+
+# ---------------------------------------------------------------------------------------------------- the files
+
+INSTRUCTION = ("Compute short chains of integer additions and subtractions, such as 'Calculate 41 - 7 + 15.', and "
+               "reply with the resulting integer only (no words, no working).")
+
+BENCHMARK_DESCRIPTION = (f"{N_BENCH} reasoning-gym chain_sum problems: {BENCH_TERMS[0]}-{BENCH_TERMS[1]} integers "
+                         f"of {BENCH_DIGITS[0]}-{BENCH_DIGITS[1]} digits joined by + and -, asked as 'Calculate "
+                         "<expression>.'; 'answer' is the integer result. Scoring compares the last number of the "
+                         f"reply with it. The first {DEV} items are the dev set; the rest are held out and must "
+                         "never appear in training data.")
+
+
+def build_benchmark(seed: int) -> list[Row]:
+    pairs = _sums(sub_seed(seed, "benchmark"), N_BENCH, set(), terms=BENCH_TERMS, digits=BENCH_DIGITS)
+    return [{"question": calculate(e), "answer": a, "expression": e} for e, a in pairs]
+
+
+def task_dict() -> dict[str, Any]:
+    return {
+        "name": NAME,
+        "instruction": INSTRUCTION,
+        "benchmark": {
+            "name": "chain_sum",
+            "description": BENCHMARK_DESCRIPTION,
+            "format": "numeric",
+            "source": {"id": "chain_sum_test", "uri": "benchmark.jsonl", "format": "jsonl",
+                       "description": "Held-out reasoning-gym chain_sum items (question, answer, expression)."},
+            "fields": {"question": "question", "answer": "answer"},
+            "dev": DEV,
+        },
+        "sources": [{"id": s.id, "uri": f"sources/{s.id}.jsonl", "format": "jsonl", "description": s.description}
+                    for s in SOURCES],
+        "budget": {"train_samples": 1000, "reward_samples": 100},
+    }
+
+
+def to_jsonl(rows: Iterable[Row]) -> bytes:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("utf-8")
+
+
+def task_yaml(seed: int) -> bytes:
+    data = task_dict()
+    TaskSpec.model_validate(data)  # a kitchen that writes an invalid task is a bug here, not the user's problem
+    header = (f"# Task of the built-in '{NAME}' kitchen (datachef kitchen prepare {NAME} --seed {seed}).\n"
+              "# Source files are under sources/, the benchmark is benchmark.jsonl; README.md describes them.\n")
+    return (header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120)).encode("utf-8")
+
+
+def _package_text(name: str) -> bytes:
+    return resources.files(__package__).joinpath(name).read_bytes()
+
+
+def build_files(seed: int = 0) -> dict[str, bytes]:
+    """Every file of the prepared kitchen, relative POSIX path -> bytes, in the order they should be written
+    (task.yaml last, so an interrupted prepare never leaves a task that points at missing files)."""
+    bench = build_benchmark(seed)
+    ctx = BuildContext(seed=seed, bench=bench)
+    files: dict[str, bytes] = {"benchmark.jsonl": to_jsonl(bench)}
+    for src in SOURCES:
+        rows = src.build(ctx)
+        if not rows:
+            raise DatachefError("generator produced no rows", source=src.id)
+        files[f"sources/{src.id}.jsonl"] = to_jsonl(rows)
+    files["README.md"] = _package_text("README.md")
+    files["expert_recipe.yaml"] = _package_text("expert_recipe.yaml")
+    files["task.yaml"] = task_yaml(seed)
+    return files
