@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 EXTRAS ?= llm,train,dev
 TORCH ?= torch==2.13.0
 
-.PHONY: install test demo bench clean
+.PHONY: install test cook demo bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -19,7 +19,11 @@ install: $(BIN)/python
 test: install
 	$(BIN)/python -m pytest -q
 
-# The main job on the embedded offline default.
+# The main job: the embedded chef (SmolLM2-135M, offline) cooks a training corpus for the built-in gsm8k kitchen.
+cook: install
+	$(BIN)/datachef cook --out runs/cook
+
+# The gsm8k kitchen's hand-written expert recipe, run as is.
 demo: install
 	$(BIN)/datachef kitchen prepare gsm8k --out runs/gsm8k-kitchen
 	$(BIN)/datachef run runs/gsm8k-kitchen/expert_recipe.yaml --task runs/gsm8k-kitchen/task.yaml --out runs/gsm8k-expert

@@ -68,3 +68,34 @@ def test_decoupled_mode_uses_planner_then_coder(kitchen):
         kitchen["task"], kitchen["profiles"], kitchen["text"], kitchen["dev"], n=1)
     assert d.valid
     assert "Use gsm_symbolic_cot, 150 samples." in coder.calls[0]["batch"][0][1]["content"]
+
+
+def test_a_refused_prompt_fails_the_draft_without_repairs(kitchen):
+    class Refusing(Scripted):
+        max_context = 100
+
+        def _chat_batch(self, batch, params, json_schema):
+            self.calls.append({"batch": batch})
+            return [Completion("", finish_reason="error", prompt_tokens=2000) for _ in batch]
+
+    llm = Refusing([])
+    (d,) = Chef(llm, ChefConfig(max_repairs=2)).draft(kitchen["task"], kitchen["profiles"], kitchen["text"],
+                                                     kitchen["dev"], n=1)
+    assert not d.valid and len(llm.calls) == 1  # a repair would only lengthen the prompt
+    assert "2000 tokens does not fit its context of 100 tokens" in d.error
+
+
+def test_chef_prompts_are_compact(kitchen):
+    from datachef.chef import prompts
+    from datachef.chef.generate import kit_doc
+
+    text = prompts.chef_profiles(kitchen["profiles"])
+    for p in kitchen["profiles"]:
+        assert f"## {p.id}" in text and all(f.name in text for f in p.fields)
+    assert text.count("example: ") == len(kitchen["profiles"])  # one example row per source
+    # The core kit catalogue with short signatures, plus a whole example script; the full one stays available.
+    short, full = kit_doc(), kit_doc(full=True)
+    assert "kit.dump(rows)" in short and "kit.generate_rows" not in short and "kit.generate_rows" in full
+    assert len(short) < len(full) / 1.5
+    user = prompts.python_user_prompt(kitchen["task"], kitchen["dev"], text, short, 0)
+    assert "```python\nfrom datachef import kit" in user and len(user) < 12000

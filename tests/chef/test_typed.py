@@ -107,3 +107,23 @@ def test_single_pick_compiles_to_sample(kitchen):
     chef = ChefRecipe.model_validate({**GOOD, "picks": GOOD["picks"][:1], "dedup": "none", "decontaminate": False})
     recipe = compile_chef_recipe(chef, kitchen["task"])
     assert [s.op for s in recipe.steps] == ["load", "quality_filter", "to_chat", "sample", "shuffle"]
+
+
+def test_require_final_answer_formats_bare_numeric_replies(kitchen, tmp_path):
+    # A drill source's whole reply is the number; the final-answer filter used to drop every row of it, so the
+    # recipe produced nothing. Now the bare number becomes the '#### N' line the filter asks for.
+    data = {**GOOD, "picks": [{"source": "math_puzzles", "user_field": "prompt", "assistant_field": "target",
+                               "answer_field": None, "sample": 40, "reason": ""}],
+            "require_final_answer": True, "system_prompt": None, "dedup": "none", "decontaminate": False}
+    _, recipe = parse_typed(json.dumps(data), kitchen["task"], kitchen["profiles"], 0, 0)
+    m = run_recipe(recipe, kitchen["task"], tmp_path / "o", cache_dir=tmp_path / "c", progress=False)
+    assert m.output.records > 0
+    replies = [json.loads(line)["messages"][-1]["content"] for line in open(tmp_path / "o" / "data.jsonl")]
+    assert all(r.startswith("#### ") and r.count("####") == 1 for r in replies)
+
+
+def test_system_prompt_is_the_task_instruction_or_none(kitchen):
+    schema = chef_schema(kitchen["task"], kitchen["profiles"])
+    assert schema["properties"]["system_prompt"] == {"enum": [None, kitchen["task"].instruction.strip()]}
+    free = chef_schema(kitchen["task"], kitchen["profiles"], free_system_prompt=True)["properties"]["system_prompt"]
+    assert {"type": "null"} in free["anyOf"]

@@ -19,7 +19,7 @@ from ..engine import run_recipe
 from ..errors import DatachefError
 from ..io import dump_model_yaml, task_base_dir, write_json_atomic
 from ..llm.base import LLMClient, LLMError
-from ..sources import load_benchmark, open_source, profile_source, render_profiles
+from ..sources import load_benchmark, open_source, profile_source
 from ..spec import TaskSpec
 from . import prompts
 from .generate import Chef, Draft, parse_typed
@@ -106,6 +106,9 @@ class Cook:
                        SamplingParams(max_tokens=self.chef.config.max_tokens, temperature=0.7,
                                       seed=self.config.seed + len(self.candidates)),
                        json_schema=chef_schema(self.task, profiles))
+        if out.finish_reason == "error":
+            self.log(f"improve: the model refused the prompt of {out.prompt_tokens} tokens")
+            return None
         try:
             chef_recipe, _ = parse_typed(out.text, self.task, profiles, len(self.candidates), self.config.seed)
         except ValueError as e:
@@ -120,7 +123,7 @@ class Cook:
         self.out.mkdir(parents=True, exist_ok=True)
         base = task_base_dir(task)
         profiles = [profile_source(open_source(s, base)) for s in task.sources]
-        profiles_text = render_profiles(profiles)
+        profiles_text = prompts.chef_profiles(profiles)
         dev, _ = load_benchmark(task, base)
         self.log(f"profiled {len(profiles)} sources; asking the chef for {cfg.n} recipes")
 
@@ -135,7 +138,7 @@ class Cook:
         sampled = list(self.candidates)
         executable = sum(c.status == "ok" for c in sampled)
         dvs = sum(c.reward for c in sampled) / max(1, len(sampled))
-        best_of_n = max(sampled, key=lambda c: c.reward)
+        best_of_n = max(sampled, key=lambda c: c.rank)
         self.log(f"best-of-{cfg.n}: {best_of_n.id} score {best_of_n.reward:.3f}; executability "
                  f"{executable}/{len(sampled)}; DVS_avg@{cfg.n} {dvs:.3f}")
 
@@ -145,7 +148,7 @@ class Cook:
                               (lambda b: self._improve(b, profiles, profiles_text)) if self.chef.config.form == "typed"
                               else None,
                               budget=cfg.search_budget, train_budget=task.budget.train_samples, log=self.log)
-        best = max(self.candidates, key=lambda c: c.reward)
+        best = max(self.candidates, key=lambda c: c.rank)
         if best.status != "ok":
             summary = self._summary(sampled, searched, None, dvs, executable, best_of_n, time.time() - t0)
             write_json_atomic(self.out / "cook.json", summary)
@@ -186,7 +189,7 @@ class Cook:
             "chef_model": f"{self.chef.llm.backend}:{self.chef.llm.model}",
             "n": len(sampled), "executable": executable, "executability": executable / max(1, len(sampled)),
             f"dvs_avg@{len(sampled)}": dvs, "dvs_avg": dvs,
-            "best_of_n": {"id": best_of_n.id, "score": best_of_n.reward},
+            "best_of_n": {"id": best_of_n.id, "score": best_of_n.reward, "records": best_of_n.records},
             "search": {"budget": self.config.search_budget, "tried": len(searched),
                        "best_score": max([c.reward for c in searched], default=None)},
             "best": best.summary() if best else None,

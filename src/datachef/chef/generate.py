@@ -106,8 +106,35 @@ def parse_python(text: str, task: TaskSpec, index: int) -> Recipe:
     return Recipe(name=f"chef-{index}", task=task.name, plan=Plan(workflow=plan_text[:2000]), python=code)
 
 
-def kit_doc() -> str:
-    """The kit API as the chef sees it (from the kit module's docstrings)."""
+# The kit functions a recipe needs; the rest (LLM generation, rename/select/template, language id) stay reachable
+# through kit.apply but are left out of the prompt, where every line costs prefill time.
+CORE_KIT = ("load", "filter", "map", "extract_answer", "quality_filter", "to_chat", "mix", "sample", "dedup",
+            "decontaminate", "shuffle", "dump")
+
+
+def _short_signature(fn, max_params: int = 6) -> str:
+    """`(a, b=1, c=None)` without type annotations (they double a signature's length); long tails of tuning
+    thresholds become `...`."""
+    import inspect
+
+    parts = []
+    for prm in inspect.signature(fn).parameters.values():
+        if prm.kind is prm.VAR_POSITIONAL:
+            parts.append("*" + prm.name)
+        elif prm.kind is prm.VAR_KEYWORD:
+            parts.append("**" + prm.name)
+        elif prm.default is prm.empty:
+            parts.append(prm.name)
+        else:
+            parts.append(f"{prm.name}={prm.default!r}")
+    if len(parts) > max_params:
+        parts = parts[:max_params] + ["..."]
+    return "(" + ", ".join(parts) + ")"
+
+
+def kit_doc(full: bool = False) -> str:
+    """The kit API as the chef sees it (from the kit module's docstrings): the core functions with short signatures
+    and the first sentence of their docs, or (`full`) every function with its typed signature and first paragraph."""
     try:
         from .. import kit
     except ImportError:  # pragma: no cover - kit ships with the package
@@ -116,9 +143,15 @@ def kit_doc() -> str:
 
     lines = ["from datachef import kit"]
     for name in getattr(kit, "__all__", []):
+        if not full and name not in CORE_KIT:
+            continue
         fn = getattr(kit, name)
         doc = (inspect.getdoc(fn) or "").split("\n\n")[0].replace("\n", " ")
-        lines.append(f"kit.{name}{inspect.signature(fn)}  # {doc}")
+        if full:
+            lines.append(f"kit.{name}{inspect.signature(fn)}  # {doc}")
+        else:
+            first = re.split(r"(?<=[a-z0-9)'\"]\.)\s+(?=[A-Z])", doc, maxsplit=1)[0]
+            lines.append(f"kit.{name}{_short_signature(fn)}  # {first}")
     return "\n".join(lines)
 
 
@@ -172,6 +205,14 @@ class Chef:
                 d.response = out.text
                 d.history.append(out.text)
                 d.repairs = round_
+                if out.finish_reason == "error":
+                    # The backend refused this prompt (e.g. longer than the model's context): a repair round would
+                    # only make it longer, so the draft fails now with the reason.
+                    window = getattr(model, "max_context", None)
+                    d.error = (f"the model could not answer: the prompt of {out.prompt_tokens} tokens"
+                               + (f" does not fit its context of {window} tokens" if window and
+                                  out.prompt_tokens >= window else " was refused by the backend"))
+                    continue
                 try:
                     if c.form == "typed":
                         if out.finish_reason == "length":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..spec import TaskSpec
+from ..spec import SourceProfile, TaskSpec
 
 SYSTEM = ("You are DataChef, a careful data engineer. Given a target task and a pool of raw data sources, you design "
           "a data recipe: which sources to use, how many samples of each, and how to process them into chat-format "
@@ -39,6 +39,26 @@ def task_section(task: TaskSpec, dev_examples: list[dict[str, Any]], n_examples:
         lines.append(f"  example answer: {_truncate(ex.get(b.fields.answer, ''), 300)}")
     lines.append(f"\nTraining budget: at most {task.budget.train_samples} samples.")
     return "\n".join(lines)
+
+
+def chef_profiles(profiles: list[SourceProfile], *, examples: int = 1, max_value_chars: int = 160) -> str:
+    """The sources as the chef reads them: id, size, description, fields with their mean length, and one example row
+    with long values cut. Much shorter than `datachef inspect`'s view (three full examples per source): prompt
+    prefill dominates a small local chef's time, and a 135M model does not use the extra examples anyway."""
+    parts = []
+    for p in profiles:
+        size = f"{p.rows:,} rows" if p.rows is not None else "rows unknown"
+        lines = [f"## {p.id} ({size})"]
+        if p.description:
+            lines.append(p.description.strip())
+        lines.append("fields: " + ", ".join(
+            f"{f.name} ({f.type}" + (f", ~{f.mean_len:.0f} chars" if f.type == "str" and f.mean_len is not None
+                                     else "") + ")" for f in p.fields))
+        for ex in p.examples[:examples]:
+            short = {k: (_truncate(v, max_value_chars) if isinstance(v, str) else v) for k, v in ex.items()}
+            lines.append("example: " + json.dumps(short, ensure_ascii=False, default=str)[: 3 * max_value_chars])
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + ("\n" if parts else "")
 
 
 def sources_section(profiles_text: str) -> str:
@@ -76,12 +96,29 @@ def coder_user_prompt(task: TaskSpec, profiles_text: str, plan_text: str, python
                         f"# Plan\n{plan_text.strip()}", f"# Your answer\n{what}"])
 
 
+# One complete script in the kit's idiom: a weak model copies structure far more reliably than it follows an API
+# description, and the example costs fewer tokens than the full catalogue it replaces.
+PYTHON_EXAMPLE = """```python
+from datachef import kit
+a = kit.load("SOURCE_A", limit=1200, shuffle_seed=0)
+a = kit.quality_filter(a, fields=["question", "solution"])
+a = kit.to_chat(a, user="{question}", assistant="{solution}")
+b = kit.load("SOURCE_B", limit=600, shuffle_seed=0)
+b = kit.to_chat(b, user="{problem}", assistant="{worked_solution}\\n#### {final}")
+rows = kit.mix([a, b], weights=[2, 1], total=900)
+rows = kit.dedup(rows, near=True)
+rows = kit.decontaminate(rows)
+kit.dump(kit.shuffle(rows))
+```"""
+
+
 def python_user_prompt(task: TaskSpec, dev: list[dict], profiles_text: str, kit_doc: str, variation: int) -> str:
     return "\n\n".join([
-        task_section(task, dev), sources_section(profiles_text),
+        task_section(task, dev, n_examples=1), sources_section(profiles_text),
         "# Your answer\nFirst write the plan in two or three lines (which sources, how many samples, why). Then write "
         "a Python script that builds the training data with the datachef.kit API below and ends with "
-        "`kit.dump(rows)`, in one ```python code block.\n\n" + kit_doc,
+        "`kit.dump(rows)`, in one ```python code block. Use only the sources and field names listed above.\n\n"
+        + kit_doc + "\n\nExample script (replace the source ids and fields):\n" + PYTHON_EXAMPLE,
         f"Hint: {VARIATIONS[variation % len(VARIATIONS)]}",
     ])
 

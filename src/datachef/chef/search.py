@@ -1,7 +1,8 @@
 """Verifier-guided search on top of the chef: best-of-N sampling, then refinement of the best recipes under a budget
 of executions.
 
-Refinement moves (typed recipes): re-weight sources by the verifier's mean score per source, drop the worst source,
+Refinement moves (typed recipes): re-weight sources by the verifier's mean score per source, keep only the best-scoring
+sources (at the same total size), drop the worst source,
 tighten processing (final-answer filter, near-dedup, decontamination), and ask the chef model itself to improve the
 recipe given the verifier's grade histogram, per-source scores and failure reasons.
 """
@@ -38,6 +39,12 @@ class Candidate:
         """Score for ranking; failures count 0 (as in DVS_avg@N)."""
         return self.score if (self.status == "ok" and self.score is not None) else 0.0
 
+    @property
+    def rank(self) -> tuple[float, int]:
+        """Ranking key: the verifier's score, then the corpus size (of two equally clean corpora, the one nearer
+        the training budget is worth more; a filter-heavy recipe can score 1.0 on a few dozen rows)."""
+        return self.reward, self.records if self.status == "ok" else 0
+
     def summary(self) -> dict[str, Any]:
         return {"id": self.id, "origin": self.origin, "form": self.form, "status": self.status, "error": self.error,
                 "score": self.score, "records": self.records, "histogram": self.histogram,
@@ -65,6 +72,18 @@ def mutations(c: Candidate, budget: int) -> list[tuple[str, ChefRecipe]]:
     base = c.chef_recipe
     out: list[tuple[str, ChefRecipe]] = []
     if c.per_source and len(base.picks) > 0:
+        scored = [p for p in base.picks if p.source in c.per_source]
+        if len(scored) > 1:
+            total = sum(p.sample for p in base.picks)
+            top = max(c.per_source[p.source] for p in scored)
+            # Only the sources within a few points of the best, grown to the candidate's whole size: when one
+            # source is clean and the rest are noise, dropping one source per move is too slow for a small budget.
+            keep = [p for p in scored if c.per_source[p.source] >= top - 0.05]
+            if len(keep) < len(base.picks):
+                share = sum(p.sample for p in keep)
+                out.append(("keep_best", base.model_copy(update={"picks": [
+                    p.model_copy(update={"sample": max(1, min(budget, round(p.sample * total / share)))})
+                    for p in keep]})))
         picks = []
         for p in base.picks:
             s = c.per_source.get(p.source)
@@ -75,8 +94,7 @@ def mutations(c: Candidate, budget: int) -> list[tuple[str, ChefRecipe]]:
                 picks.append(p.model_copy(update={"sample": max(1, min(budget, round(p.sample * (0.25 + s) ** 2 * 2)))}))
         if picks and picks != base.picks:
             out.append(("reweight", base.model_copy(update={"picks": picks})))
-        scored = [p for p in base.picks if p.source in c.per_source]
-        if len(scored) > 1:
+        if len(scored) > 2:  # with two sources, keep_best already is drop_worst
             worst = min(scored, key=lambda p: c.per_source[p.source])
             rest = [p for p in base.picks if p is not worst]
             out.append(("drop_worst", base.model_copy(update={"picks": rest})))
@@ -100,16 +118,18 @@ def refine(candidates: list[Candidate], evaluate: Callable[[str, ChefRecipe], Ca
     pool = list(candidates)
     while len(tried) < budget:
         ranked = sorted([c for c in pool if c.status == "ok" and c.chef_recipe is not None],
-                        key=lambda c: c.reward, reverse=True)
+                        key=lambda c: c.rank, reverse=True)
         if not ranked:
             break
         moves: list[tuple[str, ChefRecipe]] = []
         for best in ranked[:2]:
-            moves += [(f"mutation:{m}", r) for m, r in mutations(best, train_budget)]
-            if improve is not None:
+            mine = [(f"mutation:{m}", r) for m, r in mutations(best, train_budget)]
+            if improve is not None and best is ranked[0]:
+                # The model's own proposal right after the best deterministic move: a small budget still tries it.
                 proposal = improve(best)
                 if proposal is not None:
-                    moves.append(("improve", proposal))
+                    mine.insert(min(1, len(mine)), ("improve", proposal))
+            moves += mine
         moves = [(o, r) for o, r in moves if r.model_dump_json() not in seen]
         if not moves:
             break

@@ -84,10 +84,14 @@ def answer_fields(profile: SourceProfile, user: str, assistant: str) -> list[str
             if name not in (user, assistant) and (f.mean_len or 0.0) <= MAX_ANSWER_LEN]
 
 
-def chef_schema(task: TaskSpec, profiles: list[SourceProfile], *, max_picks: int = 4) -> dict[str, Any]:
+def chef_schema(task: TaskSpec, profiles: list[SourceProfile], *, max_picks: int = 4,
+                free_system_prompt: bool = False) -> dict[str, Any]:
     """JSON Schema for ChefRecipe specialised to this task: one pick variant per source and plausible field pair,
     with the source id and its own field names as constants, so every emitted recipe compiles. Sizes are bounded so
-    a small model under constrained decoding stays short."""
+    a small model under constrained decoding stays short (every generated token is decoding time).
+
+    The system prompt is the task's instruction or none unless `free_system_prompt`: a weak model's free text there
+    (seen: a run of numbers after an unrelated question) would be copied into every training example."""
     budget = task.budget.train_samples
     variants = []
     for p in profiles:
@@ -102,7 +106,7 @@ def chef_schema(task: TaskSpec, profiles: list[SourceProfile], *, max_picks: int
                     "answer_field": {"anyOf": [{"type": "null"}, {"enum": others}]} if others else {"type": "null"},
                     # A floor keeps a weak model from proposing corpora too small to train on.
                     "sample": {"type": "integer", "minimum": max(1, budget // 20), "maximum": budget},
-                    "reason": {"type": "string", "maxLength": 160},
+                    "reason": {"type": "string", "maxLength": 120},
                 },
                 "required": ["source", "user_field", "assistant_field", "answer_field", "sample", "reason"],
                 "additionalProperties": False,
@@ -110,13 +114,14 @@ def chef_schema(task: TaskSpec, profiles: list[SourceProfile], *, max_picks: int
     return {
         "type": "object",
         "properties": {
-            "workflow": {"type": "string", "maxLength": 300},
+            "workflow": {"type": "string", "maxLength": 200},
             "picks": {"type": "array", "items": {"anyOf": variants}, "minItems": 1, "maxItems": max_picks},
             "require_final_answer": {"type": "boolean"},
             "quality_filter": {"type": "boolean"},
             "dedup": {"enum": ["none", "exact", "near"]},
             "decontaminate": {"type": "boolean"},
-            "system_prompt": {"anyOf": [{"type": "string", "maxLength": 200}, {"type": "null"}]},
+            "system_prompt": ({"anyOf": [{"type": "string", "maxLength": 200}, {"type": "null"}]}
+                              if free_system_prompt else {"enum": [None, task.instruction.strip()]}),
         },
         "required": ["workflow", "picks", "require_final_answer", "quality_filter", "dedup", "decontaminate",
                      "system_prompt"],
@@ -126,6 +131,10 @@ def chef_schema(task: TaskSpec, profiles: list[SourceProfile], *, max_picks: int
 
 def _esc(field: str) -> str:
     return "{" + field + "}"
+
+
+# A reply that is nothing but a number (the whole assistant turn of an arithmetic drill or a puzzle's target).
+_NUMBER_ONLY = r"^\s*-?\$?[0-9][0-9,]*(\.[0-9]+)?\s*$"
 
 
 def merge_picks(picks: list[SourcePick]) -> list[SourcePick]:
@@ -159,17 +168,22 @@ def compile_chef_recipe(chef: ChefRecipe, task: TaskSpec, *, name: str = "chef",
                               args={"fields": sorted(set(text_fields))}))
             cur = f"quality_{sid}"
         assistant = _esc(pick.assistant_field)
-        if pick.answer_field and pick.answer_field != pick.assistant_field:
-            a, ans = pick.assistant_field, pick.answer_field
-            if all(f.isidentifier() and not keyword.iskeyword(f) for f in (a, ans)):
-                # Append the final line only to replies that lack one: two '####' lines are a format error.
-                steps.append(Step(id=f"answer_{sid}", op="map", input=cur, args={"set": {"chef_response": (
-                    rf"str({a}) if re_search(r'(?m)^\s*####', str({a})) "
-                    f"else str({a}).rstrip() + '\\n#### ' + str({ans})")}}))
-                cur = f"answer_{sid}"
-                assistant = "{chef_response}"
-            else:  # not expressible as a safe expression: append unconditionally
-                assistant += "\n#### " + _esc(ans)
+        a, ans = pick.assistant_field, pick.answer_field if pick.answer_field != pick.assistant_field else None
+        safe = all(f.isidentifier() and not keyword.iskeyword(f) for f in (a, ans) if f)
+        if safe and (ans or chef.require_final_answer):
+            reply = f"str({a})"
+            if ans:  # append the final line only to replies that lack one: two '####' lines are a format error
+                otherwise = f"{reply}.rstrip() + '\\n#### ' + str({ans})"
+            else:
+                # A bare numeric reply (a drill's answer) becomes the '#### N' line that require_final_answer asks
+                # for, rather than being dropped by it (which emptied whole sources of short-answer puzzles).
+                otherwise = f"('#### ' + {reply}.strip()) if re_search({_NUMBER_ONLY!r}, {reply}) else {reply}"
+            steps.append(Step(id=f"answer_{sid}", op="map", input=cur, args={"set": {"chef_response": (
+                rf"{reply} if re_search(r'(?m)^\s*####', {reply}) else {otherwise}")}}))
+            cur = f"answer_{sid}"
+            assistant = "{chef_response}"
+        elif ans:  # not expressible as a safe expression: append unconditionally
+            assistant += "\n#### " + _esc(ans)
         steps.append(Step(id=f"chat_{sid}", op="to_chat", input=cur,
                           args={"user": _esc(pick.user_field), "assistant": assistant,
                                 **({"system": chef.system_prompt.replace("{", "{{").replace("}", "}}")}

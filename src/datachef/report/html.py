@@ -53,7 +53,9 @@ def cook_report(summary: dict[str, Any], out: Path) -> str:
                  f"{' (decoupled)' if summary.get('decoupled') else ''}; {summary['n']} sampled recipes, "
                  f"executability {summary['executability']:.0%}, DVS_avg@{summary['n']} {summary['dvs_avg']:.3f}; "
                  f"best-of-N {summary['best_of_n']['score']:.3f}"
-                 + (f", best after search {best.get('score') or 0:.3f} ({best.get('id')})" if best else "")
+                 + (f" ({summary['best_of_n']['records']} records)" if "records" in summary["best_of_n"] else "")
+                 + (f", best after search {best.get('score') or 0:.3f} ({best.get('id')}, {best.get('records')} "
+                    f"records)" if best else "")
                  + f"; {summary['seconds']} s") + "</p>"]
     cands = summary["candidates"]
     parts.append("<h2>Verifier score per candidate</h2>")
