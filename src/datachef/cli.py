@@ -193,9 +193,13 @@ def cook(task: Optional[Path] = typer.Argument(None, help="Task YAML file (defau
          max_tokens: int = typer.Option(700, help="Chef's token budget per answer."),
          max_repairs: int = typer.Option(2, help="Repair rounds for an answer that does not validate."),
          seed: int = typer.Option(0, help="Seed."),
+         threads: int = typer.Option(0, help="CPU threads of the embedded model (0 = auto: every allowed core, or 1 "
+                                             "when other jobs already load the machine)."),
          cache_dir: Optional[Path] = typer.Option(None, help="Step cache folder.")) -> None:
     """The main job: profile sources, have the chef write N recipes, execute and verify each, search, and write
     OUT/best (recipe, data, manifest, verify.json), OUT/candidates, OUT/cook.json and OUT/report.html."""
+    import os
+
     from .chef import Chef, ChefConfig
     from .chef.cook import Cook, CookConfig
     from .io import load_task
@@ -209,6 +213,18 @@ def cook(task: Optional[Path] = typer.Argument(None, help="Task YAML file (defau
 
             task = prepare_kitchen(kitchen, out / "kitchen")
         t = load_task(task)
+        if threads < 0:
+            raise typer.BadParameter("--threads must be >= 0")
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        if threads == 0 and hasattr(os, "getloadavg") and os.getloadavg()[0] >= max(1.0, cores / 2):
+            # A machine already loaded by other jobs: one thread. Measured on 2 cores under a load of ~4, two
+            # threads spent their time waiting at OpenMP barriers (drafting 8 recipes took over 18 minutes; with one
+            # thread it took 5, and the whole cook 7).
+            threads = 1
+        if threads and (chef == "local" or judge == "local"):
+            import torch
+
+            torch.set_num_threads(threads)
         planner = _client(chef, model, base_url)
         coder = _client(chef, coder_model, base_url) if coder_model else None
         if judge == "openai":
@@ -286,6 +302,70 @@ def eval_cmd(ckpt: str = typer.Argument(..., help="Model folder or HF id ('smoll
         _fail(e)
     typer.echo(f"{result.benchmark} ({result.split}, {result.n} items): {result.metric} {result.score:.4f}, "
                f"gold-answer NLL {result.nll}")
+
+
+@app.command()
+def correlate(task: Path = typer.Argument(..., help="Task YAML file."),
+              out: Path = typer.Option(..., "--out", help="Study folder (resumable: re-run to continue)."),
+              k: int = typer.Option(8, "--k", help="Single-source + length-based corpora."),
+              budget: Optional[int] = typer.Option(None, help="Records per corpus (default: the task's "
+                                                              "budget.train_samples)."),
+              base: Optional[str] = typer.Option(None, help="Base model: HF id or path (default: the embedded "
+                                                            "SmolLM2-135M-Instruct)."),
+              profile: str = typer.Option("cpu", help="Training preset: cpu (LoRA) | gpu (paper)."),
+              epochs: Optional[float] = typer.Option(None, help="Training epochs (overrides the profile)."),
+              lr: Optional[float] = typer.Option(None, help="Learning rate (overrides the profile)."),
+              max_seq_len: Optional[int] = typer.Option(None, help="Truncate longer records (overrides the "
+                                                                   "profile)."),
+              eval_limit: Optional[int] = typer.Option(200, help="Held-out benchmark items evaluated per model."),
+              max_new_tokens: int = typer.Option(64, help="Generation budget per benchmark item."),
+              sample: int = typer.Option(100, help="Instances the verifier grades per corpus."),
+              recipe: Optional[list[Path]] = typer.Option(None, "--recipe", help="Recipe file whose output joins "
+                                                                                "as a corpus (repeatable)."),
+              source: Optional[list[str]] = typer.Option(None, "--source", help="Single-source corpora from these "
+                                                                               "sources only (repeatable)."),
+              length_subsets: int = typer.Option(2, help="Length-based corpora (shortest, longest, ...)."),
+              judge: str = typer.Option("local", help="Verifier judge: local | openai."),
+              judge_model: Optional[str] = typer.Option(None, help="Judge model for --judge openai."),
+              judge_base_url: Optional[str] = typer.Option(None, help="Endpoint for --judge openai."),
+              seed: int = typer.Option(0, help="Seed."),
+              threads: Optional[int] = typer.Option(None, help="torch CPU threads."),
+              keep_checkpoints: bool = typer.Option(False, "--keep-checkpoints",
+                                                    help="Keep full model checkpoints (deleted after evaluation "
+                                                         "by default; LoRA adapters are kept)."),
+              cache_dir: Optional[str] = typer.Option(None, help="Engine step cache folder.")) -> None:
+    """Validate the verifier as a proxy: build K corpora (single sources, length-based subsets, given recipes),
+    score, train and evaluate each, and report Pearson/Spearman between proxies (verifier, length, embedding
+    relevance) and downstream scores. Writes OUT/correlation.json, table.md, table.csv, scatter.png."""
+    from .adapt.correlate import CorrelateConfig, render_table, run_correlation
+
+    if profile not in ("cpu", "gpu"):
+        typer.echo("error: --profile must be cpu or gpu", err=True)
+        raise typer.Exit(2)
+    if judge not in ("local", "openai"):
+        typer.echo("error: --judge must be local or openai", err=True)
+        raise typer.Exit(2)
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    overrides = {name: v for name, v in (("epochs", epochs), ("lr", lr), ("max_seq_len", max_seq_len))
+                 if v is not None}
+    try:
+        cfg = CorrelateConfig(k=k, budget=budget, base=base, profile=profile, train=overrides, eval_limit=eval_limit,
+                              max_new_tokens=max_new_tokens, sample=sample, judge=judge, seed=seed,
+                              recipes=[str(r) for r in recipe or []], sources=list(source) if source else None,
+                              length_subsets=length_subsets, keep_checkpoints=keep_checkpoints, cache_dir=cache_dir)
+    except ValueError as e:  # pydantic's ValidationError
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2)
+    try:
+        client = _client("openai", judge_model, judge_base_url) if judge == "openai" else None
+        result = run_correlation(task, out, cfg, judge=client, log=_log)
+    except DatachefError as e:
+        _fail(e)
+    typer.echo(render_table(result))
+    typer.echo(f"wrote {out / 'correlation.json'}, {out / 'table.md'}, {out / 'table.csv'}, {out / 'scatter.png'}")
 
 
 @kitchen_app.command("list")

@@ -1,0 +1,718 @@
+"""The proxy–downstream correlation study (the paper's validation of the Data Verifier).
+
+Build K corpora of one fixed budget that differ in where the data comes from and what it looks like, score each with
+the verifier, train the base model on each, evaluate every trained model on the task's held-out benchmark, and
+measure how well each proxy (verifier score, mean response length, embedding relevance to the benchmark) predicts
+each downstream score (accuracy, negative gold-answer NLL) across corpora: Pearson and Spearman with p-values.
+
+Corpora (ids in brackets):
+- single-source [`src-<source>`]: a typed recipe load → to_chat → sample(budget), with the source's most plausible
+  (user, assistant) field pair (`chef.typed.field_pairs` over its profile), run by the engine (step-cached).
+  When the task has more sources than single-source slots, the rule is: sources that can fill the budget (by their
+  profiled row count) first, in the task's order, then the smaller ones, largest first. `sources=` overrides it.
+- length-based [`len-shortest`, `len-longest`, `len-q50`, ...]: windows of `budget` records from the union of the
+  single-source corpora sorted by assistant length, centred on evenly spaced quantiles (2 windows: shortest and
+  longest; 3: plus the middle; ...).
+- recipe [`recipe-<name>`]: each given recipe file run as-is, then sampled down to the budget (seeded).
+K counts single-source and length-based corpora (`length_subsets` of them, more when the task has too few sources);
+recipe corpora come on top.
+
+Everything lands in OUT/corpora/<id>/ (run/ with data.jsonl + manifest, verify.json, proxies.json, train/train.json,
+adapter/ of a LoRA run, eval.json + eval_items.jsonl, stages.json), OUT/base/eval.json (the untrained base model:
+a reference row, not part of the correlation), OUT/correlation.json, OUT/table.md, OUT/table.csv and OUT/scatter.png.
+Every stage records a fingerprint of what it depends on in stages.json after its output is written, so a killed
+study resumes: a stage whose output exists with a matching fingerprint is skipped, training continues from its last
+checkpoint. Full model checkpoints (a merged 135M model is ~0.5 GB) are deleted after evaluation unless
+`keep_checkpoints`; LoRA adapters are kept.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import random
+import shutil
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..io import atomic_open, load_recipe, load_task, sha256_file, task_base_dir, write_json_atomic
+from ..spec import Plan, PlanItem, Recipe, Step, TaskSpec
+from .train import AdaptError, TrainConfig, resolve_base
+
+if TYPE_CHECKING:
+    from ..llm.base import LLMClient
+    from ..verifier import Verifier
+
+Log = Callable[[str], None]
+
+PROXIES = ("verifier", "length_tokens", "relevance")
+DOWNSTREAM = ("accuracy", "neg_nll")
+LABELS = {"verifier": "verifier score", "length_tokens": "mean response length (tokens)",
+          "length_chars": "mean response length (chars)", "relevance": "embedding relevance",
+          "accuracy": "benchmark accuracy", "neg_nll": "−gold-answer NLL"}
+PAPER_MEAN_PEARSON = 0.59  # DataChef's reported mean Pearson between verifier score and downstream scores
+
+
+class CorrelateConfig(BaseModel):
+    """Settings of a correlation study. Defaults: 8 corpora of the task's budget, CPU LoRA training of the embedded
+    SmolLM2-135M-Instruct, 200 held-out items, 100 verifier-graded instances per corpus."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    k: int = Field(8, ge=2, description="Single-source + length-based corpora (recipe corpora come on top).")
+    budget: int | None = Field(None, gt=0, description="Records per corpus (None = the task's "
+                                                       "budget.train_samples).")
+    base: str | None = Field(None, description="Base model: HF id or folder; None = the embedded SmolLM2.")
+    profile: Literal["cpu", "gpu"] = Field("cpu", description="Training preset (TrainConfig.profile).")
+    train: dict[str, Any] = Field(default_factory=dict, description="TrainConfig field overrides.")
+    eval_limit: int | None = Field(200, gt=0, description="Held-out benchmark items evaluated (None = all).")
+    eval_batch_size: int = Field(16, gt=0, description="Generation batch size.")
+    max_new_tokens: int = Field(64, gt=0, description="Generation budget per benchmark item.")
+    sample: int = Field(100, gt=0, description="Instances the verifier grades per corpus.")
+    judge: str = Field("local", description="Verifier judge (name recorded; a client may be passed to "
+                                            "run_correlation).")
+    seed: int = Field(0, description="Seed for source sampling, verifier sampling and training.")
+    recipes: list[str] = Field(default_factory=list, description="Recipe files whose outputs join as corpora.")
+    sources: list[str] | None = Field(None, description="Single-source corpora from these sources (default: the "
+                                                        "rule in the module docstring).")
+    length_subsets: int = Field(2, ge=0, description="Length-based corpora (at least; more if sources are few).")
+    relevance_sample: int = Field(500, gt=0, description="User turns per corpus embedded for the relevance proxy.")
+    keep_checkpoints: bool = Field(False, description="Keep full model checkpoints after evaluation.")
+    cache_dir: str | None = Field(None, description="Engine step cache (default $DATACHEF_CACHE or ~/.cache).")
+
+
+@dataclass
+class CorpusPlan:
+    """One corpus of the study: how it is built."""
+
+    id: str
+    kind: Literal["source", "length", "recipe"]
+    description: str
+    source: str | None = None
+    fields: tuple[str, str] | None = None
+    quantile: float | None = None
+    recipe_file: str | None = None
+
+
+@dataclass
+class StudyResult:
+    out: Path
+    rows: list[dict[str, Any]]
+    base: dict[str, Any] | None
+    correlations: dict[str, dict[str, dict[str, Any]]]
+    summary: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+# -------------------------------------------------------------------------------------------------------- statistics
+
+def correlate_scores(xs: list[float | None], ys: list[float | None]) -> dict[str, Any]:
+    """Pearson and Spearman correlation (with two-sided p-values) of paired values; pairs with a missing or
+    non-finite value are left out. Fewer than 3 pairs or a constant side give NaN and a `note`, never an error."""
+    pairs = [(float(x), float(y)) for x, y in zip(xs, ys)
+             if x is not None and y is not None and math.isfinite(float(x)) and math.isfinite(float(y))]
+    nan = float("nan")
+    out: dict[str, Any] = {"n": len(pairs), "pearson": nan, "pearson_p": nan, "spearman": nan, "spearman_p": nan,
+                           "note": None}
+    if len(pairs) < 3:
+        out["note"] = f"only {len(pairs)} corpora with both values (need 3)"
+        return out
+    a, b = [p[0] for p in pairs], [p[1] for p in pairs]
+    constant = [name for name, v in (("proxy", a), ("downstream score", b)) if max(v) - min(v) <= 1e-12 * max(
+        1.0, abs(max(v)))]
+    if constant:
+        out["note"] = f"constant {' and '.join(constant)} across corpora: correlation undefined"
+        return out
+    from scipy import stats
+
+    with warnings.catch_warnings():  # near-constant inputs warn; the values are still defined
+        warnings.simplefilter("ignore")
+        pr = stats.pearsonr(a, b)
+        sr = stats.spearmanr(a, b)
+    out.update(pearson=float(pr.statistic), pearson_p=float(pr.pvalue), spearman=float(sr.statistic),
+               spearman_p=float(sr.pvalue))
+    if not math.isfinite(out["spearman"]):
+        out["note"] = "ranks are constant on one side: Spearman undefined"
+    return out
+
+
+def correlation_table(rows: list[dict[str, Any]], proxies: tuple[str, ...] = PROXIES,
+                      downstream: tuple[str, ...] = DOWNSTREAM) -> dict[str, dict[str, dict[str, Any]]]:
+    """{proxy: {downstream score: correlate_scores(...)}} over the corpus rows."""
+    return {p: {d: correlate_scores([r.get(p) for r in rows], [r.get(d) for r in rows]) for d in downstream}
+            for p in proxies}
+
+
+def _mean_finite(values: list[float]) -> float:
+    good = [v for v in values if v is not None and math.isfinite(v)]
+    return sum(good) / len(good) if good else float("nan")
+
+
+# ---------------------------------------------------------------------------------------------------------- helpers
+
+def _hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _slug(text: str) -> str:
+    s = "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+    return s.strip("._")[:60] or "corpus"
+
+
+def _read_records(path: Path) -> list[dict[str, Any]]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def _turn(rec: dict[str, Any], role: str, last: bool) -> str:
+    turns = [m.get("content", "") for m in rec.get("messages", []) if m.get("role") == role]
+    if not turns:
+        return ""
+    return str(turns[-1] if last else turns[0])
+
+
+def _write_records(path: Path, records: list[dict[str, Any]]) -> None:
+    with atomic_open(path) as f:
+        for r in records:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+
+
+class _Stages:
+    """corpora/<id>/stages.json: per stage, the fingerprint it was done with and what it measured."""
+
+    def __init__(self, folder: Path):
+        self.path = folder / "stages.json"
+        self.data: dict[str, dict[str, Any]] = {}
+        if self.path.is_file():
+            try:
+                self.data = json.loads(self.path.read_text(encoding="utf-8"))
+            except json.JSONDecodeError:
+                self.data = {}  # a torn file (it is written atomically, so only by hand): redo everything
+
+    def done(self, stage: str, fp: str, *outputs: Path) -> bool:
+        entry = self.data.get(stage)
+        return bool(entry and entry.get("fp") == fp and all(p.exists() for p in outputs))
+
+    def get(self, stage: str) -> dict[str, Any]:
+        return self.data.get(stage, {})
+
+    def mark(self, stage: str, fp: str, **info: Any) -> None:
+        self.data[stage] = {"fp": fp, **info}
+        write_json_atomic(self.path, self.data)
+
+    def drop(self, *stages: str) -> None:
+        for s in stages:
+            self.data.pop(s, None)
+        write_json_atomic(self.path, self.data)
+
+
+# --------------------------------------------------------------------------------------------------------- planning
+
+def single_source_recipe(task: TaskSpec, source: str, user: str, assistant: str, budget: int, seed: int) -> Recipe:
+    """The typed recipe of a single-source corpus: a seeded subset of the source as chats, `budget` records."""
+    steps = [
+        # Twice the budget is read so that rows dropped by to_chat (an empty turn) do not leave the corpus short.
+        Step(id="load", op="load", args={"source": source, "limit": 2 * budget, "shuffle_seed": seed}),
+        Step(id="chat", op="to_chat", input="load",
+             args={"user": "{" + user + "}", "assistant": "{" + assistant + "}"}),
+        Step(id="sample", op="sample", input="chat", args={"n": budget, "seed": seed}),
+    ]
+    plan = Plan(training_data=[PlanItem(source=source, sample=budget, reason="correlation study: single source")],
+                workflow=f"{budget} random rows of '{source}' as chats ({user} -> {assistant}).")
+    return Recipe(name=f"correlate-{source}", task=task.name, plan=plan, steps=steps, output="sample")
+
+
+def _length_quantiles(n: int) -> list[float]:
+    if n <= 0:
+        return []
+    if n == 1:
+        return [0.0]
+    return [j / (n - 1) for j in range(n)]
+
+
+def _length_id(q: float) -> str:
+    return {0.0: "len-shortest", 1.0: "len-longest", 0.5: "len-middle"}.get(round(q, 6), f"len-q{round(q * 100):02d}")
+
+
+def plan_corpora(task: TaskSpec, config: CorrelateConfig, budget: int, *,
+                 log: Log | None = None) -> tuple[list[CorpusPlan], list[str]]:
+    """The corpora of the study and notes on choices made (sources skipped or left out)."""
+    from ..chef.typed import field_pairs
+    from ..sources import open_source, profile_source
+
+    notes: list[str] = []
+    base = task_base_dir(task)
+    known = [s.id for s in task.sources]
+    wanted = config.sources if config.sources is not None else known
+    unknown = [s for s in wanted if s not in known]
+    if unknown:
+        raise AdaptError(f"unknown source(s) {', '.join(unknown)} (the task has: {', '.join(known)})",
+                         field="sources")
+    candidates: list[tuple[str, tuple[str, str], int | None]] = []
+    for sid in wanted:
+        profile = profile_source(open_source(task.source(sid), base), n_examples=0, scan=200)
+        pairs = field_pairs(profile, max_pairs=1)
+        if not pairs:
+            notes.append(f"source '{sid}' skipped: no plausible (user, assistant) pair of text fields")
+            continue
+        candidates.append((sid, pairs[0], profile.rows))
+
+    slots = max(0, config.k - config.length_subsets) if candidates else 0
+    if candidates and slots == 0:
+        slots = 1  # length subsets are cut from single-source corpora: at least one is needed
+    if config.sources is None and len(candidates) > slots:
+        # Sources that can fill the budget first (task order), then smaller ones, largest first.
+        order = {sid: i for i, sid in enumerate(known)}
+        ranked = sorted(candidates, key=lambda c: (0, order[c[0]]) if (c[2] or 0) >= budget
+                        else (1, -(c[2] or 0), order[c[0]]))
+        left_out = [c[0] for c in ranked[slots:]]
+        candidates = [c for c in candidates if c[0] not in left_out]  # keep the task's order
+        notes.append(f"{len(left_out)} source(s) left out for lack of slots (k={config.k}): {', '.join(left_out)}")
+    elif len(candidates) > slots:
+        slots = len(candidates)  # explicitly chosen sources are all kept
+    plans = [CorpusPlan(id=f"src-{_slug(sid)}", kind="source", description=f"{sid}: {u} -> {a}", source=sid,
+                        fields=(u, a)) for sid, (u, a), _ in candidates]
+    n_length = max(0, config.k - len(plans)) if plans else 0
+    plans += [CorpusPlan(id=_length_id(q), kind="length", quantile=q,
+                         description=f"{budget} records around the {q:.0%} quantile of response length")
+              for q in _length_quantiles(n_length)]
+    seen: set[str] = {p.id for p in plans}
+    for i, rf in enumerate(config.recipes):
+        cid = f"recipe-{_slug(Path(rf).stem)}"
+        if cid in seen:
+            cid = f"{cid}-{i}"
+        seen.add(cid)
+        plans.append(CorpusPlan(id=cid, kind="recipe", recipe_file=str(rf), description=f"recipe {rf}"))
+    if not plans:
+        raise AdaptError("nothing to correlate: no source has a usable text field pair and no recipe was given")
+    if len(plans) < 3:
+        notes.append(f"only {len(plans)} corpora: correlations need at least 3")
+    if log:
+        for n in notes:
+            log(f"note: {n}")
+    return plans, notes
+
+
+# --------------------------------------------------------------------------------------------------------- the study
+
+class _Study:
+    def __init__(self, task: TaskSpec, out: Path, config: CorrelateConfig, judge: "str | LLMClient | None",
+                 log: Log | None):
+        self.task, self.out, self.config, self.log_fn = task, out, config, log
+        self.judge = judge if judge is not None else config.judge
+        self.budget = config.budget or task.budget.train_samples
+        self.base_ref = config.base
+        self._verifier: Verifier | None = None
+        self._tokenizer = None
+        self.wall: dict[str, float] = {}
+
+    def log(self, msg: str) -> None:
+        if self.log_fn:
+            self.log_fn(msg)
+
+    def _tick(self, stage: str, seconds: float) -> None:
+        self.wall[stage] = round(self.wall.get(stage, 0.0) + seconds, 2)
+
+    # -- shared heavy objects, built on first use --------------------------------------------------------------
+    @property
+    def verifier(self) -> "Verifier":
+        if self._verifier is None:
+            from ..verifier import Verifier
+
+            self._verifier = Verifier(self.task, judge=self.judge)
+        return self._verifier
+
+    @property
+    def tokenizer(self):
+        if self._tokenizer is None:
+            from .train import load_tokenizer
+
+            self._tokenizer = load_tokenizer(resolve_base(self.base_ref))
+        return self._tokenizer
+
+    def judge_name(self) -> str:
+        j = self.judge
+        return j if isinstance(j, str) else f"{j.backend}:{j.model}"
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig.profile(self.config.profile, **{"max_samples": self.budget, "seed": self.config.seed,
+                                                           **self.config.train})
+
+    # -- building ----------------------------------------------------------------------------------------------
+    def source_fingerprints(self, ids: list[str]) -> dict[str, str]:
+        from ..sources import open_source
+
+        return {sid: open_source(self.task.source(sid), task_base_dir(self.task)).fingerprint() for sid in ids}
+
+    def build(self, plan: CorpusPlan, singles: dict[str, Path]) -> Path:
+        folder = self.out / "corpora" / plan.id
+        stages = _Stages(folder)
+        run_dir = folder / "run"
+        data = run_dir / "data.jsonl"
+        c = self.config
+        if plan.kind == "source":
+            recipe = single_source_recipe(self.task, plan.source, *plan.fields, self.budget, c.seed)
+            fp = _hash({"recipe": recipe.content_hash(), "sources": self.source_fingerprints([plan.source])})
+        elif plan.kind == "recipe":
+            recipe = load_recipe(plan.recipe_file)
+            fp = _hash({"recipe": recipe.content_hash(), "budget": self.budget, "seed": c.seed,
+                        "sources": self.source_fingerprints([s.id for s in self.task.sources])})
+        else:
+            inputs = {cid: sha256_file(p) for cid, p in sorted(singles.items())}
+            fp = _hash({"quantile": plan.quantile, "budget": self.budget, "inputs": inputs})
+        if stages.done("build", fp, data):
+            return data
+        stages.drop("build", "verify", "proxies", "train_started", "train", "eval")
+        t = time.time()
+        if plan.kind == "source":
+            from ..engine import run_recipe
+
+            self.log(f"[{plan.id}] building: {plan.description}")
+            run_recipe(recipe, self.task, run_dir, cache_dir=c.cache_dir, seed=c.seed, progress=False)
+        elif plan.kind == "recipe":
+            self._build_from_recipe(plan, recipe, folder)
+        else:
+            self._build_length(plan, singles, run_dir)
+        n = sum(1 for _ in open(data, encoding="utf-8"))
+        stages.mark("build", fp, seconds=round(time.time() - t, 2), records=n, data_sha256=sha256_file(data))
+        self._tick("build", time.time() - t)
+        return data
+
+    def _build_from_recipe(self, plan: CorpusPlan, recipe: Recipe, folder: Path) -> None:
+        from ..engine import run_recipe
+
+        self.log(f"[{plan.id}] running {plan.recipe_file}")
+        full = folder / "full"
+        manifest = run_recipe(recipe, self.task, full, cache_dir=self.config.cache_dir, seed=self.config.seed,
+                              progress=False, recipe_file=plan.recipe_file)
+        records = _read_records(full / manifest.output.path) if manifest.output.format == "messages" else None
+        if records is None:
+            raise AdaptError("a recipe of the correlation study must write chat records (format messages)",
+                             file=plan.recipe_file)
+        if len(records) > self.budget:
+            keep = sorted(random.Random(self.config.seed).sample(range(len(records)), self.budget))
+            records = [records[i] for i in keep]
+        run_dir = folder / "run"
+        _write_records(run_dir / "data.jsonl", records)
+        shutil.copy2(full / "manifest.json", run_dir / "manifest.json")
+        shutil.copy2(full / "recipe.yaml", run_dir / "recipe.yaml")
+
+    def _build_length(self, plan: CorpusPlan, singles: dict[str, Path], run_dir: Path) -> None:
+        pool: list[tuple[int, int, str, int, dict[str, Any]]] = []
+        for cid, path in sorted(singles.items()):
+            for i, rec in enumerate(_read_records(path)):
+                pool.append((len(_turn(rec, "assistant", True)), len(_turn(rec, "user", False)), cid, i, rec))
+        pool.sort(key=lambda x: x[:4])
+        width = min(self.budget, len(pool))
+        start = round((plan.quantile or 0.0) * (len(pool) - width))
+        chosen = [x[4] for x in pool[start:start + width]]
+        self.log(f"[{plan.id}] {len(chosen)} of {len(pool)} pooled records, response length "
+                 f"{pool[start][0]}-{pool[start + width - 1][0]} chars")
+        _write_records(run_dir / "data.jsonl", chosen)
+        write_json_atomic(run_dir / "selection.json", {
+            "kind": "length", "quantile": plan.quantile, "pool": len(pool), "start": start, "records": len(chosen),
+            "from": sorted(singles), "min_chars": pool[start][0], "max_chars": pool[start + width - 1][0]})
+
+    # -- proxies -----------------------------------------------------------------------------------------------
+    def verify(self, plan: CorpusPlan, data: Path) -> dict[str, Any]:
+        folder = data.parent.parent
+        stages = _Stages(folder)
+        c = self.config
+        fp = _hash({"data": stages.get("build").get("data_sha256"), "judge": self.judge_name(), "sample": c.sample,
+                    "seed": c.seed})
+        out = folder / "verify.json"
+        if stages.done("verify", fp, out):
+            return json.loads(out.read_text(encoding="utf-8"))
+        t = time.time()
+        report = self.verifier.verify(data.parent, sample=c.sample, seed=c.seed, write=False)
+        result = report.as_dict()
+        write_json_atomic(out, result)
+        stages.mark("verify", fp, seconds=round(time.time() - t, 2), score=report.score)
+        self._tick("verify", time.time() - t)
+        self.log(f"[{plan.id}] verifier score {report.score:.3f} ({report.status}; "
+                 + ", ".join(f"{g} {n}" for g, n in report.grade_histogram.items() if n) + ")")
+        return result
+
+    def proxies(self, plan: CorpusPlan, data: Path) -> dict[str, Any]:
+        folder = data.parent.parent
+        stages = _Stages(folder)
+        c = self.config
+        fp = _hash({"data": stages.get("build").get("data_sha256"), "base": c.base,
+                    "relevance_sample": c.relevance_sample, "seed": c.seed})
+        out = folder / "proxies.json"
+        if stages.done("proxies", fp, out):
+            return json.loads(out.read_text(encoding="utf-8"))
+        t = time.time()
+        records = _read_records(data)
+        responses = [_turn(r, "assistant", True) for r in records]
+        tokens = [len(self.tokenizer(x, add_special_tokens=False)["input_ids"]) for x in responses]
+        users = [_turn(r, "user", False) for r in records]
+        if len(users) > c.relevance_sample:
+            users = random.Random(c.seed).sample(users, c.relevance_sample)
+        sims = [s["question_similarity"] for s in self.verifier.relevance().score(users)]
+        result = {"records": len(records), "length_chars": _mean_finite([float(len(x)) for x in responses]),
+                  "length_tokens": _mean_finite([float(n) for n in tokens]),
+                  "relevance": _mean_finite(sims), "relevance_sampled": len(users)}
+        write_json_atomic(out, result)
+        stages.mark("proxies", fp, seconds=round(time.time() - t, 2))
+        self._tick("proxies", time.time() - t)
+        return result
+
+    # -- downstream --------------------------------------------------------------------------------------------
+    def eval_settings(self) -> dict[str, Any]:
+        c = self.config
+        return {"limit": c.eval_limit, "batch_size": c.eval_batch_size, "max_new_tokens": c.max_new_tokens}
+
+    def train_and_eval(self, plan: CorpusPlan, data: Path) -> dict[str, Any]:
+        from .evaluate import evaluate
+        from .train import train_sft
+
+        folder = data.parent.parent
+        stages = _Stages(folder)
+        cfg = self.train_config()
+        train_fp = _hash({"data": stages.get("build").get("data_sha256"), "base": self.config.base,
+                          "config": cfg.model_dump(mode="json")})
+        eval_fp = _hash({"train": train_fp, **self.eval_settings()})
+        out = folder / "eval.json"
+        if stages.done("eval", eval_fp, out):
+            return json.loads(out.read_text(encoding="utf-8"))
+        train_dir = folder / "train"
+        if not stages.done("train", train_fp, train_dir / "final" / "config.json"):
+            if stages.get("train_started").get("fp") != train_fp:
+                shutil.rmtree(train_dir, ignore_errors=True)  # another corpus or config: its checkpoints are stale
+                stages.mark("train_started", train_fp)
+            elif stages.get("train").get("fp") == train_fp:
+                # Trained, but the model was deleted after an evaluation with other settings: train again.
+                shutil.rmtree(train_dir, ignore_errors=True)
+            t = time.time()
+            self.log(f"[{plan.id}] training ({self.config.profile} profile, {stages.get('build').get('records')} "
+                     f"records)")
+            res = train_sft(data, self.config.base, train_dir, cfg, resume=True,
+                            log=(lambda m: self.log(f"[{plan.id}] {m}")) if self.log_fn else None)
+            stages.mark("train", train_fp, seconds=round(time.time() - t, 2), steps=res.steps,
+                        train_loss=res.train_loss, final_loss=res.final_loss, samples=res.samples)
+            self._tick("train", time.time() - t)
+        t = time.time()
+        s = self.eval_settings()
+        result = evaluate(train_dir, self.task, limit=s["limit"], batch_size=s["batch_size"],
+                          max_new_tokens=s["max_new_tokens"], out=folder)
+        stages.mark("eval", eval_fp, seconds=round(time.time() - t, 2), score=result.score, nll=result.nll)
+        self._tick("eval", time.time() - t)
+        self.log(f"[{plan.id}] {result.metric} {result.score:.3f}, gold NLL {result.nll:.3f}")
+        if not self.config.keep_checkpoints:
+            _prune_checkpoints(train_dir, folder / "adapter")
+        return result.model_dump(mode="json")
+
+    def base_eval(self) -> dict[str, Any]:
+        from .evaluate import evaluate
+
+        folder = self.out / "base"
+        stages = _Stages(folder)
+        fp = _hash({"base": self.config.base, **self.eval_settings()})
+        out = folder / "eval.json"
+        if stages.done("eval", fp, out):
+            return json.loads(out.read_text(encoding="utf-8"))
+        t = time.time()
+        s = self.eval_settings()
+        self.log("[base] evaluating the untrained base model")
+        result = evaluate(self.config.base, self.task, limit=s["limit"], batch_size=s["batch_size"],
+                          max_new_tokens=s["max_new_tokens"], out=folder)
+        stages.mark("eval", fp, seconds=round(time.time() - t, 2), score=result.score, nll=result.nll)
+        self._tick("base_eval", time.time() - t)
+        self.log(f"[base] {result.metric} {result.score:.3f}, gold NLL {result.nll:.3f}")
+        return result.model_dump(mode="json")
+
+
+def _prune_checkpoints(train_dir: Path, adapter_dir: Path) -> None:
+    """Delete the merged final model and the checkpoints, keeping the last LoRA adapter (a few MB) if any."""
+    ckpts = sorted((p for p in (train_dir / "checkpoints").glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+                   key=lambda p: int(p.name.split("-")[-1])) if (train_dir / "checkpoints").is_dir() else []
+    if ckpts and (ckpts[-1] / "adapter_config.json").is_file():
+        tmp = adapter_dir.with_name(adapter_dir.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        for f in ckpts[-1].glob("adapter_*"):
+            shutil.copy2(f, tmp / f.name)
+        shutil.rmtree(adapter_dir, ignore_errors=True)
+        tmp.rename(adapter_dir)
+    shutil.rmtree(train_dir / "final", ignore_errors=True)
+    shutil.rmtree(train_dir / "checkpoints", ignore_errors=True)
+
+
+def run_correlation(task: TaskSpec | str | Path, out: str | Path, config: CorrelateConfig | None = None, *,
+                    judge: "str | LLMClient | None" = None, log: Log | None = None) -> StudyResult:
+    """Run the correlation study for `task` into `out` (resumable; see the module docstring) and return its
+    result; OUT/correlation.json, table.md, table.csv and scatter.png are (re)written at the end.
+
+    `judge`: the verifier's judge ("local" = the embedded model, or an LLMClient); default `config.judge`."""
+    config = config or CorrelateConfig()
+    if not isinstance(task, TaskSpec):
+        task = load_task(task)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    study = _Study(task, out, config, judge, log)
+    plans, notes = plan_corpora(task, config, study.budget, log=log)
+    write_json_atomic(out / "plan.json", {"task": task.name, "budget": study.budget, "config": config.model_dump(
+        mode="json"), "corpora": [p.__dict__ for p in plans], "notes": notes})
+
+    data: dict[str, Path] = {}
+    for p in plans:
+        if p.kind != "length":
+            data[p.id] = study.build(p, {})
+    singles = {p.id: data[p.id] for p in plans if p.kind == "source"}
+    for p in plans:
+        if p.kind == "length":
+            data[p.id] = study.build(p, singles)
+
+    rows: list[dict[str, Any]] = []
+    for p in plans:
+        report = study.verify(p, data[p.id])
+        proxies = study.proxies(p, data[p.id])
+        rows.append({"id": p.id, "kind": p.kind, "description": p.description, "records": proxies["records"],
+                     "verifier": report["score"], "grades": report["grade_histogram"],
+                     "length_chars": proxies["length_chars"], "length_tokens": proxies["length_tokens"],
+                     "relevance": proxies["relevance"]})
+    base = study.base_eval()
+    for p, row in zip(plans, rows):
+        ev = study.train_and_eval(p, data[p.id])
+        st = _Stages(out / "corpora" / p.id).get("train")
+        row.update(accuracy=ev["score"], nll=ev["nll"], neg_nll=-ev["nll"] if ev["nll"] is not None else None,
+                   metric=ev["metric"], eval_n=ev["n"], train_loss=st.get("train_loss"), train_steps=st.get("steps"))
+
+    correlations = correlation_table(rows)
+    for proxy, by_score in correlations.items():
+        for score, r in by_score.items():
+            if r["note"]:
+                notes.append(f"{proxy} vs {score}: {r['note']}")
+    summary = {p: {"mean_pearson": _mean_finite([correlations[p][d]["pearson"] for d in DOWNSTREAM]),
+                   "mean_spearman": _mean_finite([correlations[p][d]["spearman"] for d in DOWNSTREAM])}
+               for p in PROXIES}
+    summary["paper_mean_pearson"] = PAPER_MEAN_PEARSON
+    timings = _stage_seconds(out, plans)
+    timings["base_eval"] = _Stages(out / "base").get("eval").get("seconds", 0.0)
+    timings["this_invocation"] = round(time.time() - started, 2)
+    base_row = {"accuracy": base["score"], "nll": base["nll"], "metric": base["metric"], "n": base["n"]}
+    result = StudyResult(out=out, rows=rows, base=base_row, correlations=correlations, summary=summary,
+                         timings=timings, notes=notes)
+    write_outputs(result, task=task.name, config=config, budget=study.budget)
+    return result
+
+
+def _stage_seconds(out: Path, plans: list[CorpusPlan]) -> dict[str, float]:
+    """Seconds per stage summed over corpora, as recorded when each stage ran (a resumed study keeps its cost)."""
+    total: dict[str, float] = {s: 0.0 for s in ("build", "verify", "proxies", "train", "eval")}
+    for p in plans:
+        st = _Stages(out / "corpora" / p.id)
+        for s in total:
+            total[s] += float(st.get(s).get("seconds", 0.0) or 0.0)
+    return {k: round(v, 2) for k, v in total.items()}
+
+
+# ---------------------------------------------------------------------------------------------------------- outputs
+
+def _fmt(x: Any, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "—"
+    if isinstance(x, float):
+        return f"{x:.{digits}f}"
+    return str(x)
+
+
+def _fmt_p(p: float) -> str:
+    if not math.isfinite(p):
+        return "—"
+    return f"{p:.2g}" if p >= 1e-3 else "<0.001"
+
+
+def render_table(result: StudyResult) -> str:
+    """The per-corpus table, the correlation table and the notes, as Markdown."""
+    lines = ["| corpus | kind | records | verifier | length (tok) | length (chars) | relevance | accuracy | gold NLL |"
+             " train loss |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in result.rows:
+        lines.append(f"| {r['id']} | {r['kind']} | {r['records']} | {_fmt(r['verifier'])} | "
+                     f"{_fmt(r['length_tokens'], 1)} | {_fmt(r['length_chars'], 1)} | {_fmt(r['relevance'])} | "
+                     f"{_fmt(r.get('accuracy'))} | {_fmt(r.get('nll'))} | {_fmt(r.get('train_loss'))} |")
+    if result.base:
+        lines.append(f"| *base (untrained)* | reference | 0 | — | — | — | — | {_fmt(result.base['accuracy'])} | "
+                     f"{_fmt(result.base['nll'])} | — |")
+    head = " | ".join(f"{LABELS[d]}: Pearson r (p) | Spearman ρ (p)" for d in DOWNSTREAM)
+    lines += ["", f"| proxy | {head} | mean Pearson |", "|---|" + "---:|" * (2 * len(DOWNSTREAM) + 1)]
+    for p, by_score in result.correlations.items():
+        cells = []
+        for d in DOWNSTREAM:
+            c = by_score[d]
+            cells += [f"{_fmt(c['pearson'])} ({_fmt_p(c['pearson_p'])})",
+                      f"{_fmt(c['spearman'])} ({_fmt_p(c['spearman_p'])})"]
+        lines.append(f"| {LABELS[p]} | " + " | ".join(cells) + f" | {_fmt(result.summary[p]['mean_pearson'])} |")
+    n = len(result.rows)
+    lines += ["", f"n = {n} corpora. Mean Pearson of the verifier score over the downstream scores: "
+                  f"{_fmt(result.summary['verifier']['mean_pearson'])} (paper: {PAPER_MEAN_PEARSON})."]
+    if result.notes:
+        lines += [""] + [f"- note: {x}" for x in result.notes]
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(result: StudyResult, *, task: str, config: CorrelateConfig, budget: int) -> None:
+    out = result.out
+    write_json_atomic(out / "correlation.json", {
+        "task": task, "budget": budget, "config": config.model_dump(mode="json"), "corpora": result.rows,
+        "base": result.base, "correlations": result.correlations, "summary": result.summary,
+        "timings": result.timings, "notes": result.notes})
+    with atomic_open(out / "table.md") as f:
+        f.write(render_table(result))
+    cols = ["id", "kind", "records", "verifier", "length_tokens", "length_chars", "relevance", "accuracy", "nll",
+            "neg_nll", "train_loss", "train_steps", "description"]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in result.rows:
+        w.writerow(r)
+    with atomic_open(out / "table.csv") as f:
+        f.write(buf.getvalue())
+    plot_scatter(result, out / "scatter.png")
+
+
+def plot_scatter(result: StudyResult, path: Path) -> None:
+    """One panel per (proxy, downstream score): labelled corpora, the base model as a dashed line, r in the title."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(PROXIES), len(DOWNSTREAM), figsize=(5.5 * len(DOWNSTREAM), 4 * len(PROXIES)),
+                             squeeze=False)
+    colors = {"source": "tab:blue", "length": "tab:orange", "recipe": "tab:green"}
+    for i, p in enumerate(PROXIES):
+        for j, d in enumerate(DOWNSTREAM):
+            ax = axes[i][j]
+            pts = [(r[p], r.get(d), r) for r in result.rows
+                   if r.get(p) is not None and r.get(d) is not None and math.isfinite(r[p]) and math.isfinite(r[d])]
+            for x, y, r in pts:
+                ax.scatter([x], [y], color=colors.get(r["kind"], "gray"), s=30)
+                ax.annotate(r["id"], (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+            if result.base is not None:
+                ref = result.base["accuracy"] if d == "accuracy" else (
+                    -result.base["nll"] if result.base.get("nll") is not None else None)
+                if ref is not None:
+                    ax.axhline(ref, color="gray", linestyle="--", linewidth=0.8, label="base (untrained)")
+                    ax.legend(fontsize=7, loc="best")
+            c = result.correlations[p][d]
+            ax.set_title(f"r = {_fmt(c['pearson'], 2)}, ρ = {_fmt(c['spearman'], 2)} (n = {c['n']})", fontsize=9)
+            ax.set_xlabel(LABELS[p], fontsize=8)
+            ax.set_ylabel(LABELS[d], fontsize=8)
+            ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    with atomic_open(path, "wb") as f:
+        f.write(buf.getvalue())
