@@ -70,6 +70,13 @@ def load_recipe(path: str | Path) -> Recipe:
     return parse_model(Recipe, read_structured(p), file=str(p))
 
 
+def _umask() -> int:
+    """The process umask (reading it means setting it; set it straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[Any]:
     """Open a temporary sibling of `path`; on clean exit it replaces `path`, on error it is removed."""
@@ -78,6 +85,9 @@ def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
     try:
         with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as f:
+            # mkstemp makes the file 0600; give the result the mode a plain open() would (0666 less the umask), so
+            # outputs stay readable by the user's other tools and accounts as usual.
+            os.fchmod(f.fileno(), 0o666 & ~_umask())
             yield f
             f.flush()
             os.fsync(f.fileno())
