@@ -15,18 +15,14 @@ rebuild is byte-identical.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import random
 import re
 from dataclasses import dataclass
-from importlib import resources
-from typing import Any, Callable, Iterable
-
-import yaml
+from typing import Any, Callable
 
 from ...errors import DatachefError
-from ...spec import TaskSpec
+from ..common import kitchen_sub_seed, package_text, rg_items, to_jsonl
+from ..common import task_yaml as common_task_yaml
 
 NAME = "arithmetic"
 DESCRIPTION = ("Short integer additions and subtractions (reasoning-gym chain_sum), answered with the bare number; "
@@ -51,14 +47,7 @@ Row = dict[str, Any]
 
 def sub_seed(seed: int, name: str) -> int:
     """A per-source seed that does not depend on Python's hash randomisation."""
-    digest = hashlib.sha256(f"datachef-kitchen:{NAME}:{seed}:{name}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") & 0x7FFF_FFFF
-
-
-def _rg_items(name: str, size: int, seed: int, **config: Any) -> list[Row]:
-    import reasoning_gym  # imported lazily: it is slow to import and only needed to build
-
-    return list(reasoning_gym.create_dataset(name, size=size, seed=seed, **config))
+    return kitchen_sub_seed(NAME, seed, name)
 
 
 def _expression(item: Row) -> str:
@@ -83,7 +72,7 @@ def _sums(seed: int, n: int, exclude: set[str], *, terms: tuple[int, int] = (2, 
     seen = {numbers_key(e) for e in exclude}
     size = n * 2
     for attempt in range(8):
-        items = _rg_items("chain_sum", size, seed + attempt, min_terms=terms[0], max_terms=terms[1],
+        items = rg_items("chain_sum", size, seed + attempt, min_terms=terms[0], max_terms=terms[1],
                           min_digits=digits[0], max_digits=digits[1])
         for it in items:
             expr = _expression(it)
@@ -217,12 +206,12 @@ def build_sums_leaky(ctx: BuildContext) -> list[Row]:
 
 def build_letter_counting(ctx: BuildContext) -> list[Row]:
     return [{"question": it["question"], "answer": str(it["answer"])}
-            for it in _rg_items("letter_counting", N_ROWS, sub_seed(ctx.seed, "letter_counting"))]
+            for it in rg_items("letter_counting", N_ROWS, sub_seed(ctx.seed, "letter_counting"))]
 
 
 def build_spell_backward(ctx: BuildContext) -> list[Row]:
     return [{"question": it["question"], "answer": str(it["answer"])}
-            for it in _rg_items("spell_backward", N_ROWS, sub_seed(ctx.seed, "spell_backward"))]
+            for it in rg_items("spell_backward", N_ROWS, sub_seed(ctx.seed, "spell_backward"))]
 
 
 SOURCES: list[SourceDef] = [
@@ -284,20 +273,8 @@ def task_dict() -> dict[str, Any]:
     }
 
 
-def to_jsonl(rows: Iterable[Row]) -> bytes:
-    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("utf-8")
-
-
 def task_yaml(seed: int) -> bytes:
-    data = task_dict()
-    TaskSpec.model_validate(data)  # a kitchen that writes an invalid task is a bug here, not the user's problem
-    header = (f"# Task of the built-in '{NAME}' kitchen (datachef kitchen prepare {NAME} --seed {seed}).\n"
-              "# Source files are under sources/, the benchmark is benchmark.jsonl; README.md describes them.\n")
-    return (header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120)).encode("utf-8")
-
-
-def _package_text(name: str) -> bytes:
-    return resources.files(__package__).joinpath(name).read_bytes()
+    return common_task_yaml(NAME, seed, task_dict(), 'Source files are under sources/, the benchmark is benchmark.jsonl; README.md describes them.')
 
 
 def build_files(seed: int = 0) -> dict[str, bytes]:
@@ -311,7 +288,7 @@ def build_files(seed: int = 0) -> dict[str, bytes]:
         if not rows:
             raise DatachefError("generator produced no rows", source=src.id)
         files[f"sources/{src.id}.jsonl"] = to_jsonl(rows)
-    files["README.md"] = _package_text("README.md")
-    files["expert_recipe.yaml"] = _package_text("expert_recipe.yaml")
+    files["README.md"] = package_text(__package__, "README.md")
+    files["expert_recipe.yaml"] = package_text(__package__, "expert_recipe.yaml")
     files["task.yaml"] = task_yaml(seed)
     return files

@@ -14,19 +14,17 @@ is then `gsm_leaky`'s planted benchmark items.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import random
 import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Iterable
-
-import yaml
+from typing import Any, Callable
 
 from ...errors import DatachefError, SourceError
-from ...spec import TaskSpec
+from ..common import kitchen_sub_seed, package_text, rg_items, to_jsonl
+from ..common import task_yaml as common_task_yaml
 
 NAME = "gsm8k"
 DESCRIPTION = ("Grade-school math word problems (GSM8K): step-by-step reasoning ending in '#### <number>'; "
@@ -64,8 +62,7 @@ Row = dict[str, Any]
 
 def sub_seed(seed: int, name: str) -> int:
     """A per-source seed that does not depend on Python's hash randomisation."""
-    digest = hashlib.sha256(f"datachef-kitchen:{NAME}:{seed}:{name}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") & 0x7FFF_FFFF
+    return kitchen_sub_seed(NAME, seed, name)
 
 
 def package_file(module: str, relpath: str) -> Path:
@@ -132,16 +129,6 @@ def benchmark_ngrams(bench: list[Row], n: int = NGRAM) -> set[tuple[str, ...]]:
 
 def clean_question(question: str) -> str:
     return question.removesuffix(_RG_SUFFIX).strip()
-
-
-def to_jsonl(rows: Iterable[Row]) -> bytes:
-    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("utf-8")
-
-
-def _rg_items(name: str, size: int, seed: int) -> list[Row]:
-    import reasoning_gym  # imported lazily: it is slow to import and only needed to build
-
-    return list(reasoning_gym.create_dataset(name, size=size, seed=seed))
 
 
 # --------------------------------------------------------------------------------------------------- the GSM pool
@@ -339,8 +326,8 @@ def build_dupes(ctx: BuildContext) -> list[Row]:
 
 def build_arithmetic(ctx: BuildContext) -> list[Row]:
     half = N_ARITHMETIC // 2
-    a = _rg_items("basic_arithmetic", half, sub_seed(ctx.seed, "basic_arithmetic"))
-    b = _rg_items("chain_sum", N_ARITHMETIC - half, sub_seed(ctx.seed, "chain_sum"))
+    a = rg_items("basic_arithmetic", half, sub_seed(ctx.seed, "basic_arithmetic"))
+    b = rg_items("chain_sum", N_ARITHMETIC - half, sub_seed(ctx.seed, "chain_sum"))
     rows = [{"question": it["question"], "answer": str(it["answer"])} for it in a + b]
     ctx.rng("arithmetic").shuffle(rows)
     return rows
@@ -349,7 +336,7 @@ def build_arithmetic(ctx: BuildContext) -> list[Row]:
 def build_puzzles(ctx: BuildContext) -> list[Row]:
     rows = []
     for gen in PUZZLE_GENERATORS:
-        for it in _rg_items(gen, N_PUZZLES_EACH, sub_seed(ctx.seed, gen)):
+        for it in rg_items(gen, N_PUZZLES_EACH, sub_seed(ctx.seed, gen)):
             rows.append({"prompt": it["question"].strip(), "target": str(it["answer"]), "generator": gen})
     ctx.rng("math_puzzles").shuffle(rows)
     return rows
@@ -433,15 +420,7 @@ def task_dict() -> dict[str, Any]:
 
 
 def task_yaml(seed: int) -> bytes:
-    data = task_dict()
-    TaskSpec.model_validate(data)  # a kitchen that writes an invalid task is a bug here, not the user's problem
-    header = (f"# Task of the built-in '{NAME}' kitchen (datachef kitchen prepare {NAME} --seed {seed}).\n"
-              "# Source files are under sources/; README.md describes each one.\n")
-    return (header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120)).encode("utf-8")
-
-
-def _package_text(name: str) -> bytes:
-    return resources.files(__package__).joinpath(name).read_bytes()
+    return common_task_yaml(NAME, seed, task_dict(), 'Source files are under sources/; README.md describes each one.')
 
 
 def build_files(seed: int = 0) -> dict[str, bytes]:
@@ -455,7 +434,7 @@ def build_files(seed: int = 0) -> dict[str, bytes]:
         if not rows:
             raise DatachefError("generator produced no rows", source=src.id)
         files[f"sources/{src.id}.jsonl"] = to_jsonl(rows)
-    files["README.md"] = _package_text("README.md")
-    files["expert_recipe.yaml"] = _package_text("expert_recipe.yaml")
+    files["README.md"] = package_text(__package__, "README.md")
+    files["expert_recipe.yaml"] = package_text(__package__, "expert_recipe.yaml")
     files["task.yaml"] = task_yaml(seed)
     return files
