@@ -88,6 +88,23 @@ def run(recipe: Path = typer.Argument(..., help="Recipe YAML/JSON file."),
                    + "".join(f"\n    warning: {w}" for w in s.warnings))
 
 
+def _torch_threads(threads: int) -> None:
+    """Set torch's CPU threads; 0 = auto: torch's default, or 1 when other jobs already load the machine. Measured on
+    2 cores under a load of ~4, two threads spent their time waiting at OpenMP barriers (drafting 8 recipes took
+    over 18 minutes, 5 with one thread; batched generation was 4.6x slower)."""
+    import os
+
+    if threads < 0:
+        raise typer.BadParameter("--threads must be >= 0")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if threads == 0 and hasattr(os, "getloadavg") and os.getloadavg()[0] >= max(1.0, cores / 2):
+        threads = 1
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def _client(kind: str, model: Optional[str], base_url: Optional[str], cache: bool = True):
     from .llm import make_client
 
@@ -198,8 +215,6 @@ def cook(task: Optional[Path] = typer.Argument(None, help="Task YAML file (defau
          cache_dir: Optional[Path] = typer.Option(None, help="Step cache folder.")) -> None:
     """The main job: profile sources, have the chef write N recipes, execute and verify each, search, and write
     OUT/best (recipe, data, manifest, verify.json), OUT/candidates, OUT/cook.json and OUT/report.html."""
-    import os
-
     from .chef import Chef, ChefConfig
     from .chef.cook import Cook, CookConfig
     from .io import load_task
@@ -213,18 +228,8 @@ def cook(task: Optional[Path] = typer.Argument(None, help="Task YAML file (defau
 
             task = prepare_kitchen(kitchen, out / "kitchen")
         t = load_task(task)
-        if threads < 0:
-            raise typer.BadParameter("--threads must be >= 0")
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        if threads == 0 and hasattr(os, "getloadavg") and os.getloadavg()[0] >= max(1.0, cores / 2):
-            # A machine already loaded by other jobs: one thread. Measured on 2 cores under a load of ~4, two
-            # threads spent their time waiting at OpenMP barriers (drafting 8 recipes took over 18 minutes; with one
-            # thread it took 5, and the whole cook 7).
-            threads = 1
-        if threads and (chef == "local" or judge == "local"):
-            import torch
-
-            torch.set_num_threads(threads)
+        if chef == "local" or judge == "local":
+            _torch_threads(threads)
         planner = _client(chef, model, base_url)
         coder = _client(chef, coder_model, base_url) if coder_model else None
         if judge == "openai":
@@ -329,7 +334,8 @@ def correlate(task: Path = typer.Argument(..., help="Task YAML file."),
               judge_model: Optional[str] = typer.Option(None, help="Judge model for --judge openai."),
               judge_base_url: Optional[str] = typer.Option(None, help="Endpoint for --judge openai."),
               seed: int = typer.Option(0, help="Seed."),
-              threads: Optional[int] = typer.Option(None, help="torch CPU threads."),
+              threads: int = typer.Option(0, help="torch CPU threads (0 = auto: every allowed core, or 1 when other "
+                                                  "jobs already load the machine)."),
               keep_checkpoints: bool = typer.Option(False, "--keep-checkpoints",
                                                     help="Keep full model checkpoints (deleted after evaluation "
                                                          "by default; LoRA adapters are kept)."),
@@ -345,10 +351,7 @@ def correlate(task: Path = typer.Argument(..., help="Task YAML file."),
     if judge not in ("local", "openai"):
         typer.echo("error: --judge must be local or openai", err=True)
         raise typer.Exit(2)
-    if threads is not None:
-        import torch
-
-        torch.set_num_threads(threads)
+    _torch_threads(threads)
     overrides = {name: v for name, v in (("epochs", epochs), ("lr", lr), ("max_seq_len", max_seq_len))
                  if v is not None}
     try:
