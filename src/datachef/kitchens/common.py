@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 from importlib import resources
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Protocol
 
 import yaml
 
+from ..errors import DatachefError
 from ..spec import TaskSpec
 
 Row = dict[str, Any]
@@ -43,3 +44,34 @@ def task_yaml(kitchen: str, seed: int, data: dict[str, Any], layout: str) -> byt
 def package_text(package: str, name: str) -> bytes:
     """A file shipped inside a kitchen's package (README.md, expert_recipe.yaml)."""
     return resources.files(package).joinpath(name).read_bytes()
+
+
+class Source(Protocol):
+    """What a kitchen declares per source: an id, the one-sentence description the chef sees, and its builder."""
+
+    id: str
+    description: str
+    build: Callable[[Any], list[Row]]
+
+
+def source_specs(sources: Iterable[Source]) -> list[dict[str, Any]]:
+    """The task.yaml `sources` entries: each source is `sources/<id>.jsonl`."""
+    return [{"id": s.id, "uri": f"sources/{s.id}.jsonl", "format": "jsonl", "description": s.description}
+            for s in sources]
+
+
+def kitchen_files(package: str, sources: Iterable[Source], ctx: Any, task: bytes,
+                  first: dict[str, bytes] | None = None) -> dict[str, bytes]:
+    """Every file of a prepared kitchen in the order they are written: `first` (e.g. a benchmark file), each
+    source built from `ctx`, the packaged README.md and expert_recipe.yaml, and task.yaml last (so an interrupted
+    prepare never leaves a task that points at missing files)."""
+    files = dict(first or {})
+    for src in sources:
+        rows = src.build(ctx)
+        if not rows:
+            raise DatachefError("generator produced no rows", source=src.id)
+        files[f"sources/{src.id}.jsonl"] = to_jsonl(rows)
+    files["README.md"] = package_text(package, "README.md")
+    files["expert_recipe.yaml"] = package_text(package, "expert_recipe.yaml")
+    files["task.yaml"] = task
+    return files

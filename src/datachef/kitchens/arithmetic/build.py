@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ...errors import DatachefError
-from ..common import kitchen_sub_seed, package_text, rg_items, to_jsonl
+from ..common import kitchen_files, kitchen_sub_seed, rg_items, source_specs, to_jsonl
 from ..common import task_yaml as common_task_yaml
 
 NAME = "arithmetic"
@@ -267,14 +267,14 @@ def task_dict() -> dict[str, Any]:
             "fields": {"question": "question", "answer": "answer"},
             "dev": DEV,
         },
-        "sources": [{"id": s.id, "uri": f"sources/{s.id}.jsonl", "format": "jsonl", "description": s.description}
-                    for s in SOURCES],
+        "sources": source_specs(SOURCES),
         "budget": {"train_samples": 1000, "reward_samples": 100},
     }
 
 
 def task_yaml(seed: int) -> bytes:
-    return common_task_yaml(NAME, seed, task_dict(), 'Source files are under sources/, the benchmark is benchmark.jsonl; README.md describes them.')
+    return common_task_yaml(NAME, seed, task_dict(), "Source files are under sources/, the benchmark is "
+                            "benchmark.jsonl; README.md describes them.")
 
 
 def build_files(seed: int = 0) -> dict[str, bytes]:
@@ -282,13 +282,4 @@ def build_files(seed: int = 0) -> dict[str, bytes]:
     (task.yaml last, so an interrupted prepare never leaves a task that points at missing files)."""
     bench = build_benchmark(seed)
     ctx = BuildContext(seed=seed, bench=bench)
-    files: dict[str, bytes] = {"benchmark.jsonl": to_jsonl(bench)}
-    for src in SOURCES:
-        rows = src.build(ctx)
-        if not rows:
-            raise DatachefError("generator produced no rows", source=src.id)
-        files[f"sources/{src.id}.jsonl"] = to_jsonl(rows)
-    files["README.md"] = package_text(__package__, "README.md")
-    files["expert_recipe.yaml"] = package_text(__package__, "expert_recipe.yaml")
-    files["task.yaml"] = task_yaml(seed)
-    return files
+    return kitchen_files(__package__, SOURCES, ctx, task_yaml(seed), first={"benchmark.jsonl": to_jsonl(bench)})

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ...errors import DatachefError, SourceError
-from ..common import kitchen_sub_seed, package_text, rg_items, to_jsonl
+from ..common import kitchen_files, kitchen_sub_seed, rg_items, source_specs
 from ..common import task_yaml as common_task_yaml
 
 NAME = "gsm8k"
@@ -413,14 +413,13 @@ def task_dict() -> dict[str, Any]:
             "answer_pattern": r"####\s*(.+)$",
             "dev": DEV,
         },
-        "sources": [{"id": s.id, "uri": f"sources/{s.id}.jsonl", "format": "jsonl", "description": s.description}
-                    for s in SOURCES],
+        "sources": source_specs(SOURCES),
         "budget": {"train_samples": 2000, "reward_samples": 100},
     }
 
 
 def task_yaml(seed: int) -> bytes:
-    return common_task_yaml(NAME, seed, task_dict(), 'Source files are under sources/; README.md describes each one.')
+    return common_task_yaml(NAME, seed, task_dict(), "Source files are under sources/; README.md describes each one.")
 
 
 def build_files(seed: int = 0) -> dict[str, bytes]:
@@ -428,13 +427,4 @@ def build_files(seed: int = 0) -> dict[str, bytes]:
     (task.yaml last, so an interrupted prepare never leaves a task that points at missing sources)."""
     bench = load_benchmark()
     ctx = BuildContext(seed=seed, bench=bench, pool=gsm_pool(seed, POOL_SIZE, benchmark_ngrams(bench)))
-    files: dict[str, bytes] = {}
-    for src in SOURCES:
-        rows = src.build(ctx)
-        if not rows:
-            raise DatachefError("generator produced no rows", source=src.id)
-        files[f"sources/{src.id}.jsonl"] = to_jsonl(rows)
-    files["README.md"] = package_text(__package__, "README.md")
-    files["expert_recipe.yaml"] = package_text(__package__, "expert_recipe.yaml")
-    files["task.yaml"] = task_yaml(seed)
-    return files
+    return kitchen_files(__package__, SOURCES, ctx, task_yaml(seed))
