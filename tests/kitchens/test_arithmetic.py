@@ -1,5 +1,5 @@
-"""The built-in arithmetic kitchen: files, validity, determinism, the noise rate each source promises, no benchmark
-leakage outside the one contaminated source, and the expert recipe end to end.
+"""The built-in arithmetic kitchen: files, validity, determinism, the worked-solution format, the noise rate each
+source promises, no benchmark leakage outside the one contaminated source, and the expert recipe end to end.
 
 The kitchen is built once per module (about 5 s); the determinism check rebuilds it in another process.
 """
@@ -20,7 +20,9 @@ from datachef.io import load_recipe, load_task
 from datachef.kitchens import list_kitchens, prepare_kitchen
 from datachef.kitchens.arithmetic import build
 
-SUMS_LIKE = ("sums", "sums_long", "sums_unverified", "sums_blank", "sums_spelled", "sums_dupes", "sums_leaky")
+SUMS_LIKE = ("sums", "sums_bare", "sums_long", "sums_unverified", "sums_blank", "sums_spelled", "sums_dupes",
+             "sums_leaky")
+WORKED = ("sums", "sums_long", "sums_unverified", "sums_blank", "sums_spelled", "sums_dupes", "sums_leaky")
 _EXPR = re.compile(r"^Calculate (-?\d+(?: [-+] \d+)+)\.$")
 
 
@@ -52,8 +54,20 @@ def value(question: str) -> int:
     return total
 
 
-def question_of(row: dict) -> str:
-    return row.get("question") or row["problem"]
+def wrong_steps(solution: str) -> list[str]:
+    """The running-total lines of a worked solution that do not hold, after checking that each line carries the
+    previous line's total on and that the '####' line repeats the last total."""
+    *lines, final = solution.splitlines()
+    assert lines and re.fullmatch(r"#### -?\d+", final), solution
+    wrong, total = [], None
+    for line in lines:
+        lhs, rhs = line.split(" = ")
+        assert total is None or lhs.split()[0] == total, solution  # the running total is carried on
+        if value(f"Calculate {lhs}.") != int(rhs):
+            wrong.append(line)
+        total = rhs
+    assert final == f"#### {total}", solution
+    return wrong
 
 
 # --------------------------------------------------------------------------------------------------- task & files
@@ -63,6 +77,7 @@ def test_listed_and_task_is_valid(kitchen):
     task = load_task(kitchen / "task.yaml")
     b = task.benchmark
     assert (task.name, b.format, b.dev, b.source.uri) == ("arithmetic", "numeric", build.DEV, "benchmark.jsonl")
+    assert b.answer_pattern == r"####\s*(.+)$" and "'#### <integer>'" in task.instruction
     assert [s.id for s in task.sources] == [s.id for s in build.SOURCES] and len(task.sources) == 10
     for s in task.sources:
         assert s.uri == f"sources/{s.id}.jsonl" and s.description.endswith(".") and len(s.description) < 250
@@ -82,7 +97,9 @@ def test_benchmark_loads_with_dev_and_held_out_parts(kitchen):
     questions = [it["question"] for it in dev + held_out]
     assert len(set(questions)) == len(questions)
     for it in dev + held_out:
-        assert int(it["answer"]) == value(it["question"])
+        # GSM8K-style gold: a worked solution whose steps hold and whose '####' line is the result
+        assert int(it["result"]) == value(it["question"]) and it["question"] == f"Calculate {it['expression']}."
+        assert wrong_steps(it["answer"]) == [] and it["answer"].endswith(f"\n#### {it['result']}")
         n_terms = len(it["expression"].split()) // 2 + 1
         assert build.BENCH_TERMS[0] <= n_terms <= build.BENCH_TERMS[1]
         # short questions: fewer words than decontamination's 8-gram, so it compares them whole
@@ -99,15 +116,14 @@ def test_every_source_is_valid_jsonl_with_one_schema(kitchen):
 
 # --------------------------------------------------------------------------------------------------------- sources
 
-@pytest.mark.parametrize("source", ["sums", "sums_long", "sums_worked", "sums_dupes"])
+@pytest.mark.parametrize("source", ["sums", "sums_bare", "sums_long", "sums_dupes", "sums_leaky"])
 def test_clean_sources_are_correct(kitchen, source):
-    for r in rows_of(kitchen, source):
-        assert int(r["answer"]) == value(question_of(r)), r
-        if source == "sums_worked":
-            assert r["solution"].endswith(f"\n#### {r['answer']}")
-            for line in r["solution"].splitlines()[:-1]:  # every running-total step holds
-                lhs, rhs = line.split(" = ")
-                assert value(f"Calculate {lhs}.") == int(rhs)
+    rows = rows_of(kitchen, source)
+    assert set(rows[0]) == ({"question", "answer"} if source == "sums_bare" else {"question", "solution", "answer"})
+    for r in rows:
+        assert int(r["answer"]) == value(r["question"]), r
+        if source != "sums_bare":
+            assert wrong_steps(r["solution"]) == [] and r["solution"].endswith(f"\n#### {r['answer']}")
 
 
 def test_long_sums_are_another_difficulty(kitchen):
@@ -116,32 +132,45 @@ def test_long_sums_are_another_difficulty(kitchen):
         assert 5 <= len(numbers) <= 6 and all(3 <= len(n) <= 4 for n in numbers)
 
 
-def test_unverified_wrong_answer_rate(kitchen):
+def test_unverified_slipped_step_rate(kitchen):
     rows = rows_of(kitchen, "sums_unverified")
     wrong = [r for r in rows if int(r["answer"]) != value(r["question"])]
     assert len(wrong) == round(len(rows) * build.WRONG_ANSWER_RATE) == 600
-    assert all(1 <= abs(int(r["answer"]) - value(r["question"])) <= 10 for r in wrong)
+    for r in rows:  # one slipped step (off by 1-10) carried on to the result, which 'answer' repeats
+        slips = wrong_steps(r["solution"])
+        assert len(slips) == (r in wrong) and r["solution"].endswith(f"\n#### {r['answer']}")
+        assert r not in wrong or 1 <= abs(int(r["answer"]) - value(r["question"])) <= 10
 
 
 def test_blank_answer_rate(kitchen):
     rows = rows_of(kitchen, "sums_blank")
     blank = [r for r in rows if not re.fullmatch(r"-?\d+", r["answer"])]
     assert len(blank) == round(len(rows) * build.BLANK_ANSWER_RATE) == 720
-    assert {r["answer"] for r in blank} <= {"", "?", "n/a"}
-    assert all(int(r["answer"]) == value(r["question"]) for r in rows if r not in blank)
+    assert {r["answer"] for r in blank} <= {"", "?", "n/a"} and all(r["solution"] == r["answer"] for r in blank)
+    assert all(int(r["answer"]) == value(r["question"]) and wrong_steps(r["solution"]) == []
+               for r in rows if r not in blank)
 
 
 def test_spelled_answer_rate(kitchen):
     rows = rows_of(kitchen, "sums_spelled")
     spelled = [r for r in rows if not re.fullmatch(r"-?\d+", r["answer"])]
     assert len(spelled) == round(len(rows) * build.SPELLED_ANSWER_RATE) == 840
-    assert all(r["answer"] == build.spell(value(r["question"])) for r in spelled)  # right answers, wrong format
-    assert all(int(r["answer"]) == value(r["question"]) for r in rows if r not in spelled)
+    for r in spelled:  # right working and results, in words
+        assert r["answer"] == build.spell(value(r["question"])) and not re.search(r"\d", r["solution"])
+        assert r["solution"].endswith(f"\n#### {r['answer']}")
+    assert all(wrong_steps(r["solution"]) == [] for r in rows if r not in spelled)
 
 
 def test_spell():
     assert [build.spell(n) for n in (0, 14, 40, -46, 105, 2019)] == [
         "zero", "fourteen", "forty", "minus forty-six", "one hundred and five", "two thousand nineteen"]
+    assert build.spelled_out("41 - 7 + 15") == ("Forty-one minus seven is thirty-four.\n"
+                                                "Thirty-four plus fifteen is forty-nine.\n#### forty-nine")
+
+
+def test_worked_and_slipped_solutions():
+    assert build.worked("41 - 7 + 15") == "41 - 7 = 34\n34 + 15 = 49\n#### 49"
+    assert build.worked("41 - 7 + 15", slip=(0, 2)) == "41 - 7 = 36\n36 + 15 = 51\n#### 51"  # carried on
 
 
 def test_dupes_repeat_few_problems(kitchen):
@@ -164,16 +193,16 @@ def test_no_benchmark_leakage_except_planted(kitchen):
     bench_keys = {build.numbers_key(b["expression"]) for b in bench}
     for s in build.SOURCES:
         for r in rows_of(kitchen, s.id):
-            q = question_of(r)
+            q = r["question"]
             if s.id == "sums_leaky" and q in held_out:
                 continue
             assert q not in dev | held_out, (s.id, q)
-            if s.id in SUMS_LIKE + ("sums_worked",):
+            if s.id in SUMS_LIKE:
                 assert build.numbers_key(q) not in bench_keys, (s.id, q)
     planted = [r for r in rows_of(kitchen, "sums_leaky") if r["question"] in held_out]
     assert len(planted) == build.N_LEAK
-    answers = {b["question"]: b["answer"] for b in bench}
-    assert all(r["answer"] == answers[r["question"]] for r in planted)
+    gold = {b["question"]: (b["answer"], b["result"]) for b in bench}
+    assert all((r["solution"], r["answer"]) == gold[r["question"]] for r in planted)
 
 
 # ---------------------------------------------------------------------------------------------------- determinism
@@ -212,5 +241,5 @@ def test_expert_recipe_runs_clean(kitchen, tmp_path):
     for rec in records:
         user, assistant = rec["messages"][-2]["content"], rec["messages"][-1]["content"]
         assert user not in bench  # the planted test items were decontaminated
-        assert int(assistant) == value(user)  # only correct, bare-number answers
+        assert wrong_steps(assistant) == [] and assistant.endswith(f"\n#### {value(user)}")  # correct, worked
     assert len({r["messages"][-2]["content"] for r in records}) == len(records)

@@ -1,10 +1,11 @@
-"""Bare-number replies and questions that are bare arithmetic expressions (the arithmetic kitchen's shape)."""
+"""Bare-number replies, questions that are bare arithmetic expressions, and how much working an answer shows (the
+arithmetic kitchen's shapes)."""
 from __future__ import annotations
 
 import pytest
 
-from datachef.verifier.checkers import (check_question_expression, extract_answer, question_expression,
-                                        states_an_answer)
+from datachef.verifier.checkers import (MIN_WORKING_WORDS, check_question_expression, extract_answer,
+                                        question_expression, states_an_answer, working_words)
 
 
 @pytest.mark.parametrize("question,expr", [
@@ -37,3 +38,16 @@ def test_a_reply_that_is_only_a_number_states_that_answer():
     assert extract_answer("-23") == "-23" and extract_answer(" 1,250. ") == "1,250"
     assert states_an_answer("42") and not states_an_answer("I think about 42 or so")
     assert extract_answer("I think about 42 or so") is None
+
+
+@pytest.mark.parametrize("answer,pattern,words", [
+    ("17", None, 0),  # a bare answer shows no work
+    ("#### 17", None, 0),
+    ("The answer is 17", None, 0),  # one line: the answer itself
+    ("12 + 5 = 17\n#### 17", None, 5),  # the shortest worked arithmetic answer
+    ("12 + 5 = 17\n17 - 3 = 14\n#### 14", None, 10),
+    ("She pays 3 * 4 = 12 dollars.\nThe answer is 12", r"answer is (\d+)", 8),  # the benchmark's own final line
+])
+def test_working_words_count_the_words_beside_the_final_answer_line(answer, pattern, words):
+    assert working_words(answer, pattern) == words
+    assert (words >= MIN_WORKING_WORDS) == (words > 0)  # the threshold separates bare from worked answers here

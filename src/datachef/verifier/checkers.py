@@ -60,6 +60,23 @@ def extract_answer(text: str, answer_pattern: str | None = None) -> str | None:
     return None
 
 
+# An answer "shows its work" when, besides its final-answer line, it has at least this many words
+# ('12 + 5 = 17' has 5; a bare '17' or '#### 17' has none).
+MIN_WORKING_WORDS = 3
+
+
+def working_words(text: str, answer_pattern: str | None = None) -> int:
+    """Words of `text` outside its final-answer lines (a '#### N' line or a line the benchmark's `answer_pattern`
+    matches): 0 for a bare answer, the length of the working for a worked solution."""
+    final = [re.compile(answer_pattern)] if answer_pattern else []
+    final.append(re.compile(r"^\s*####"))
+    lines = str(text).splitlines()
+    body = [ln for ln in lines if not any(p.search(ln) for p in final)]
+    if len(body) == len(lines) == 1:  # a one-line answer with no final-answer marker is the answer itself
+        return 0
+    return sum(len(ln.split()) for ln in body)
+
+
 _STATES_ANSWER = re.compile(r"\b(?:final answer|answer|result)\b\s*(?:is|:|=)|####|\\boxed\{", re.I)
 
 

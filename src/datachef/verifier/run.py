@@ -14,9 +14,9 @@ import numpy as np
 from ..io import task_base_dir, write_json_atomic
 from ..llm.base import LLMClient
 from ..spec import TaskSpec
-from .checkers import (CheckResult, SourceRows, check_arithmetic_consistency, check_code, check_math_answer,
-                       check_mcq, check_question_expression, extract_answer, extract_letter, gold_answer,
-                       states_an_answer)
+from .checkers import (MIN_WORKING_WORDS, CheckResult, SourceRows, check_arithmetic_consistency, check_code,
+                       check_math_answer, check_mcq, check_question_expression, extract_answer, extract_letter,
+                       gold_answer, states_an_answer, working_words)
 from .config import GRADES, Grade, VerifierConfig, VerifierError
 from .gates import Gates, GateResult, find_duplicates, first_turn, gate_verdict, last_turn
 from .judge import (JudgeContext, LocalSignals, Verdict, calibrate, decide_local, judge_could_matter,
@@ -170,13 +170,15 @@ class Verifier:
 
     # -- one-time pieces of the local judge ----------------------------------------------------------------
     def _shape_reference(self) -> float | None:
-        """The dev answers' 5th-percentile word count, when the benchmark's answers show their work."""
+        """The dev answers' 5th-percentile word count, when the benchmark's answers show their work: the typical
+        (median) dev answer has a few words of working besides its final-answer line."""
         if self.task.benchmark.format != "numeric":
             return None
-        words = [len(str(d.get(self.task.benchmark.fields.answer, "")).split()) for d in self.dev]
-        if not words or float(np.median(words)) < 15:
+        answers = [str(d.get(self.task.benchmark.fields.answer, "")) for d in self.dev]
+        if not answers or float(np.median([working_words(a, self.task.benchmark.answer_pattern)
+                                           for a in answers])) < MIN_WORKING_WORDS:
             return None
-        return float(np.quantile(words, 0.05))
+        return float(np.quantile([len(a.split()) for a in answers], 0.05))
 
     def relevance(self):
         if self._relevance is None:

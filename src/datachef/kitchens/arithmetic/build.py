@@ -1,9 +1,12 @@
 """Source generators for the `arithmetic` kitchen: short integer additions/subtractions (reasoning-gym `chain_sum`)
 as the benchmark, and a pool of related, unrelated and noisy sources, all built offline from reasoning-gym.
 
-A kitchen where a 135M model moves within a CPU budget: the benchmark answers are bare numbers, so a few hundred
-short training records change both accuracy and the likelihood of the gold answers, and the sources differ in ways
-that matter downstream (correct vs wrong answers, on-task vs off-task, missing or spelled-out answers, repeats).
+A kitchen where a 135M model moves within a CPU budget. The task's answers are GSM8K-style worked solutions: a
+running total, one 'a op b = c' line per operation, then '#### <result>'. SmolLM2-135M computes one small operation
+at a time far more reliably than a whole chain at once (it solves ~5% of the benchmark with a bare answer, ~40%
+after a few hundred worked records), so the working is what makes data useful here, and a few hundred short records
+move both accuracy and the likelihood of the gold solutions. The sources differ in ways that matter downstream
+(worked vs bare results, correct vs slipped steps, missing or spelled-out solutions, repeats, leaks, off-task).
 
 Benchmark questions are phrased "Calculate <expression>." (at most six words): shorter than the 8-word
 n-grams of decontamination, so related training questions are not all flagged as contaminated for sharing a template
@@ -25,9 +28,10 @@ from ..common import kitchen_files, kitchen_sub_seed, rg_items, source_specs, to
 from ..common import task_yaml as common_task_yaml
 
 NAME = "arithmetic"
-DESCRIPTION = ("Short integer additions and subtractions (reasoning-gym chain_sum), answered with the bare number; "
-               "10 offline sources: correct, worked, harder, wrong-answer, blank-answer, spelled-out, duplicated, "
-               "leaky and off-task ones. Small enough for a 135M model to move on CPU (the correlate study's kitchen).")
+DESCRIPTION = ("Short integer additions and subtractions (reasoning-gym chain_sum), answered with a running-total "
+               "worked solution ending in '#### N' (GSM8K style); 10 offline sources: correct, bare-result, harder, "
+               "slipped-step, blank, spelled-out, duplicated, leaky and off-task ones. Small enough for a 135M model "
+               "to move on CPU (the correlate study's kitchen).")
 
 N_BENCH = 300
 DEV = 50
@@ -84,20 +88,34 @@ def _sums(seed: int, n: int, exclude: set[str], *, terms: tuple[int, int] = (2, 
     raise DatachefError(f"could not draw {n} distinct sums outside the benchmark", source="chain_sum")
 
 
-def worked(expression: str) -> str:
-    """A running-total worked solution: one line per operation, then '#### <answer>'."""
+def steps(expression: str, slip: tuple[int, int] | None = None) -> list[tuple[int, str, int, int]]:
+    """The running-total steps of an expression: (total so far, operator, operand, new total) per operation.
+    `slip` = (step index, error): that step's result is off by `error` and later steps carry the wrong total on,
+    as a careless hand would."""
     tokens = expression.split()
     total = int(tokens[0])
-    lines = []
-    for op, value in zip(tokens[1::2], tokens[2::2]):
+    out = []
+    for i, (op, value) in enumerate(zip(tokens[1::2], tokens[2::2])):
         new = total + int(value) if op == "+" else total - int(value)
-        lines.append(f"{total} {op} {value} = {new}")
+        if slip is not None and slip[0] == i:
+            new += slip[1]
+        out.append((total, op, int(value), new))
         total = new
-    return "\n".join(lines) + f"\n#### {total}"
+    return out
 
 
-def wrong_answer(answer: str, rng: random.Random) -> str:
-    return str(int(answer) + rng.choice([-1, 1]) * rng.randint(1, 10))
+def worked(expression: str, slip: tuple[int, int] | None = None) -> str:
+    """A running-total worked solution: one 'a op b = c' line per operation, then '#### <result>'."""
+    lines = [f"{a} {op} {b} = {c}" for a, op, b, c in steps(expression, slip)]
+    return "\n".join(lines) + f"\n#### {lines[-1].rsplit(' ', 1)[1]}"
+
+
+def slipped(expression: str, rng: random.Random) -> tuple[str, str]:
+    """A worked solution with one wrong step (off by 1-10; the error carries to the result) and its result."""
+    n_ops = len(expression.split()) // 2
+    slip = (rng.randrange(n_ops), rng.choice([-1, 1]) * rng.randint(1, 10))
+    solution = worked(expression, slip)
+    return solution, solution.rsplit("#### ", 1)[1]
 
 
 _ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
@@ -118,6 +136,16 @@ def spell(n: int) -> str:
     if n < 1000:
         return _ONES[n // 100] + " hundred" + ("" if n % 100 == 0 else " and " + spell(n % 100))
     return spell(n // 1000) + " thousand" + ("" if n % 1000 == 0 else " " + spell(n % 1000))
+
+
+def spelled_out(expression: str) -> str:
+    """The worked solution as a reading workbook writes it: sentences with every number in words, and the result
+    in words on the '####' line ('Forty-one minus seven is thirty-four.' ... '#### forty-nine')."""
+    lines = []
+    for a, op, b, c in steps(expression):
+        sentence = f"{spell(a)} {'plus' if op == '+' else 'minus'} {spell(b)} is {spell(c)}."
+        lines.append(sentence[0].upper() + sentence[1:])
+    return "\n".join(lines) + f"\n#### {spell(steps(expression)[-1][3])}"
 
 
 # ------------------------------------------------------------------------------------------------- the sources
@@ -145,61 +173,78 @@ class BuildContext:
         return _sums(sub_seed(self.seed, name), n, self.bench_expressions, **kw)
 
 
+def worked_row(expression: str, answer: str) -> Row:
+    return {"question": calculate(expression), "solution": worked(expression), "answer": answer}
+
+
 def build_sums(ctx: BuildContext) -> list[Row]:
-    return [{"question": calculate(e), "answer": a} for e, a in ctx.sums("sums")]
+    return [worked_row(e, a) for e, a in ctx.sums("sums")]
 
 
-def build_sums_worked(ctx: BuildContext) -> list[Row]:
-    return [{"problem": calculate(e), "solution": worked(e), "answer": a} for e, a in ctx.sums("sums_worked")]
+def build_sums_bare(ctx: BuildContext) -> list[Row]:
+    # Right results without the working the task asks for: a model trained on them answers at once (and, at 135M,
+    # mostly wrong: it computes reliably only one step at a time).
+    return [{"question": calculate(e), "answer": a} for e, a in ctx.sums("sums_bare")]
 
 
 def build_sums_long(ctx: BuildContext) -> list[Row]:
-    # Longer chains of larger numbers: the same skill at a difficulty the benchmark does not ask for.
-    return [{"question": calculate(e), "answer": a}
-            for e, a in ctx.sums("sums_long", terms=(5, 6), digits=(3, 4))]
+    # Longer chains of larger numbers: the same skill and format at a difficulty the benchmark does not ask for.
+    return [worked_row(e, a) for e, a in ctx.sums("sums_long", terms=(5, 6), digits=(3, 4))]
 
 
 def build_sums_unverified(ctx: BuildContext) -> list[Row]:
     rng = ctx.rng("sums_unverified")
     pairs = ctx.sums("sums_unverified")
     wrong = set(rng.sample(range(len(pairs)), round(len(pairs) * WRONG_ANSWER_RATE)))
-    return [{"question": calculate(e), "answer": wrong_answer(a, rng) if i in wrong else a}
-            for i, (e, a) in enumerate(pairs)]
+    rows = []
+    for i, (e, a) in enumerate(pairs):
+        if i in wrong:
+            solution, result = slipped(e, rng)
+            rows.append({"question": calculate(e), "solution": solution, "answer": result})
+        else:
+            rows.append(worked_row(e, a))
+    return rows
 
 
 def build_sums_blank(ctx: BuildContext) -> list[Row]:
     rng = ctx.rng("sums_blank")
     pairs = ctx.sums("sums_blank")
     blank = set(rng.sample(range(len(pairs)), round(len(pairs) * BLANK_ANSWER_RATE)))
-    return [{"question": calculate(e), "answer": rng.choice(["", "?", "n/a"]) if i in blank else a}
-            for i, (e, a) in enumerate(pairs)]
+    rows = []
+    for i, (e, a) in enumerate(pairs):
+        if i in blank:
+            missing = rng.choice(["", "?", "n/a"])
+            rows.append({"question": calculate(e), "solution": missing, "answer": missing})
+        else:
+            rows.append(worked_row(e, a))
+    return rows
 
 
 def build_sums_spelled(ctx: BuildContext) -> list[Row]:
-    # Right answers in the wrong format: a model trained on them answers in words, which numeric scoring rejects.
+    # Right working in the wrong form: a model trained on it writes numbers in words, which numeric scoring rejects.
     rng = ctx.rng("sums_spelled")
     pairs = ctx.sums("sums_spelled")
     spelled = set(rng.sample(range(len(pairs)), round(len(pairs) * SPELLED_ANSWER_RATE)))
-    return [{"question": calculate(e), "answer": spell(int(a)) if i in spelled else a}
-            for i, (e, a) in enumerate(pairs)]
+    return [{"question": calculate(e), "solution": spelled_out(e), "answer": spell(int(a))} if i in spelled
+            else worked_row(e, a) for i, (e, a) in enumerate(pairs)]
 
 
 def build_sums_dupes(ctx: BuildContext) -> list[Row]:
     rng = ctx.rng("sums_dupes")
     bases = ctx.sums("sums_dupes", N_DUPE_BASES)
-    rows = [{"question": calculate(e), "answer": a} for e, a in bases]
+    rows = [worked_row(e, a) for e, a in bases]
     while len(rows) < N_ROWS:
-        e, a = rng.choice(bases)
-        rows.append({"question": calculate(e), "answer": a})
+        rows.append(worked_row(*rng.choice(bases)))
     rng.shuffle(rows)
     return rows
 
 
 def build_sums_leaky(ctx: BuildContext) -> list[Row]:
     rng = ctx.rng("sums_leaky")
-    rows = [{"question": calculate(e), "answer": a} for e, a in ctx.sums("sums_leaky", N_ROWS - N_LEAK)]
+    rows = [worked_row(e, a) for e, a in ctx.sums("sums_leaky", N_ROWS - N_LEAK)]
     for idx in sorted(rng.sample(range(DEV, len(ctx.bench)), N_LEAK)):  # from the held-out part
-        rows.append({"question": ctx.bench[idx]["question"], "answer": ctx.bench[idx]["answer"]})
+        item = ctx.bench[idx]
+        rows.append({"question": item["question"], "solution": item["answer"], "answer": item["result"]})
     rng.shuffle(rows)
     return rows
 
@@ -214,23 +259,23 @@ def build_spell_backward(ctx: BuildContext) -> list[Row]:
             for it in rg_items("spell_backward", N_ROWS, sub_seed(ctx.seed, "spell_backward"))]
 
 
+_WORKED_FIELDS = "('question'), a running-total worked solution ending in '#### <result>' ('solution') and the result"
 SOURCES: list[SourceDef] = [
-    SourceDef("sums", "Short integer additions and subtractions ('Calculate 12 - 5 + 3.') with their results.",
-              build_sums),
-    SourceDef("sums_worked", "Integer additions and subtractions ('problem') with a running-total worked solution "
-              "ending in '#### <answer>' and the result alone in 'answer'.", build_sums_worked),
-    SourceDef("sums_long", "Long chains (5-6 terms) of 3-4 digit additions and subtractions with their results.",
-              build_sums_long),
-    SourceDef("sums_unverified", "Integer additions and subtractions with results typed in by volunteers; never "
-              "checked.", build_sums_unverified),
-    SourceDef("sums_blank", "Integer additions and subtractions from a half-finished worksheet export; many results "
-              "are missing.", build_sums_blank),
-    SourceDef("sums_spelled", "Integer additions and subtractions from a children's reading-and-maths workbook; "
-              "results are mostly written out in words.", build_sums_spelled),
-    SourceDef("sums_dupes", "Integer additions and subtractions aggregated from several mirrors of the same "
-              "worksheets.", build_sums_dupes),
-    SourceDef("sums_leaky", "More integer additions and subtractions, merged from web collections of unknown "
-              "provenance.", build_sums_leaky),
+    SourceDef("sums", f"Short integer additions and subtractions ('Calculate 12 - 5 + 3.') {_WORKED_FIELDS} "
+              "('answer').", build_sums),
+    SourceDef("sums_bare", "Short integer additions and subtractions with their results only.", build_sums_bare),
+    SourceDef("sums_long", "Long chains (5-6 terms) of 3-4 digit additions and subtractions with worked solutions "
+              "and results.", build_sums_long),
+    SourceDef("sums_unverified", "Integer additions and subtractions with worked solutions typed in by volunteers; "
+              "never checked.", build_sums_unverified),
+    SourceDef("sums_blank", "Integer additions and subtractions with worked solutions, from a half-finished "
+              "worksheet export; many are missing.", build_sums_blank),
+    SourceDef("sums_spelled", "Integer additions and subtractions with worked solutions from a children's "
+              "reading-and-maths workbook.", build_sums_spelled),
+    SourceDef("sums_dupes", "Integer additions and subtractions with worked solutions, aggregated from several "
+              "mirrors of the same worksheets.", build_sums_dupes),
+    SourceDef("sums_leaky", "More integer additions and subtractions with worked solutions, merged from web "
+              "collections of unknown provenance.", build_sums_leaky),
     SourceDef("letter_counting", "How often a letter occurs in a short text, with the count.",
               build_letter_counting),
     SourceDef("spell_backward", "Words to spell backwards, with the reversed word.", build_spell_backward),
@@ -239,19 +284,21 @@ SOURCES: list[SourceDef] = [
 
 # ---------------------------------------------------------------------------------------------------- the files
 
-INSTRUCTION = ("Compute short chains of integer additions and subtractions, such as 'Calculate 41 - 7 + 15.', and "
-               "reply with the resulting integer only (no words, no working).")
+INSTRUCTION = ("Compute short chains of integer additions and subtractions, such as 'Calculate 41 - 7 + 15.': work "
+               "through them as a running total, one operation per line ('41 - 7 = 34', '34 + 15 = 49'), then give "
+               "the resulting integer on a last line '#### <integer>'.")
 
 BENCHMARK_DESCRIPTION = (f"{N_BENCH} reasoning-gym chain_sum problems: {BENCH_TERMS[0]}-{BENCH_TERMS[1]} integers "
                          f"of {BENCH_DIGITS[0]}-{BENCH_DIGITS[1]} digits joined by + and -, asked as 'Calculate "
-                         "<expression>.'; 'answer' is the integer result. Scoring compares the last number of the "
-                         f"reply with it. The first {DEV} items are the dev set; the rest are held out and must "
+                         "<expression>.'; 'answer' is the running-total worked solution ending in '#### <result>' "
+                         "('result' holds the integer). Scoring compares the number on the reply's '####' line "
+                         f"with the result. The first {DEV} items are the dev set; the rest are held out and must "
                          "never appear in training data.")
 
 
 def build_benchmark(seed: int) -> list[Row]:
     pairs = _sums(sub_seed(seed, "benchmark"), N_BENCH, set(), terms=BENCH_TERMS, digits=BENCH_DIGITS)
-    return [{"question": calculate(e), "answer": a, "expression": e} for e, a in pairs]
+    return [{"question": calculate(e), "answer": worked(e), "result": a, "expression": e} for e, a in pairs]
 
 
 def task_dict() -> dict[str, Any]:
@@ -263,8 +310,10 @@ def task_dict() -> dict[str, Any]:
             "description": BENCHMARK_DESCRIPTION,
             "format": "numeric",
             "source": {"id": "chain_sum_test", "uri": "benchmark.jsonl", "format": "jsonl",
-                       "description": "Held-out reasoning-gym chain_sum items (question, answer, expression)."},
+                       "description": "Held-out reasoning-gym chain_sum items (question, worked answer, result, "
+                                      "expression)."},
             "fields": {"question": "question", "answer": "answer"},
+            "answer_pattern": r"####\s*(.+)$",
             "dev": DEV,
         },
         "sources": source_specs(SOURCES),
