@@ -88,7 +88,7 @@ def run(recipe: Path = typer.Argument(..., help="Recipe YAML/JSON file."),
                    + "".join(f"\n    warning: {w}" for w in s.warnings))
 
 
-def _torch_threads(threads: int) -> None:
+def set_torch_threads(threads: int) -> None:
     """Set torch's CPU threads; 0 = auto: torch's default, or 1 when other jobs already load the machine. Measured on
     2 cores under a load of ~4, two threads spent their time waiting at OpenMP barriers (drafting 8 recipes took
     over 18 minutes, 5 with one thread; batched generation was 4.6x slower)."""
@@ -229,7 +229,7 @@ def cook(task: Optional[Path] = typer.Argument(None, help="Task YAML file (defau
             task = prepare_kitchen(kitchen, out / "kitchen")
         t = load_task(task)
         if chef == "local" or judge == "local":
-            _torch_threads(threads)
+            set_torch_threads(threads)
         planner = _client(chef, model, base_url)
         coder = _client(chef, coder_model, base_url) if coder_model else None
         if judge == "openai":
@@ -351,7 +351,7 @@ def correlate(task: Path = typer.Argument(..., help="Task YAML file."),
     if judge not in ("local", "openai"):
         typer.echo("error: --judge must be local or openai", err=True)
         raise typer.Exit(2)
-    _torch_threads(threads)
+    set_torch_threads(threads)
     overrides = {name: v for name, v in (("epochs", epochs), ("lr", lr), ("max_seq_len", max_seq_len))
                  if v is not None}
     try:

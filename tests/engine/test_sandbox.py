@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -65,16 +66,21 @@ def listener():
     srv.close()
 
 
-def _marked_processes(marker: str) -> list[int]:
-    """Live processes whose environment carries `marker` (what a sandbox left behind)."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            if marker.encode() in Path(f"/proc/{pid}/environ").read_bytes():
-                found.append(int(pid))
-        except OSError:
-            pass
-    return found
+def _marked_processes(marker: str, grace_s: float = 5.0) -> list[int]:
+    """Live processes whose environment carries `marker` (what a sandbox left behind). Polled for up to `grace_s`:
+    a killed process group can take a moment to be reaped on a loaded machine, which is not a leak."""
+    deadline = time.monotonic() + grace_s
+    while True:
+        found = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                if marker.encode() in Path(f"/proc/{pid}/environ").read_bytes():
+                    found.append(int(pid))
+            except OSError:
+                pass
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
 
 
 # -- the good path ------------------------------------------------------------------------------------------------
