@@ -225,3 +225,4 @@ def test_render_table_marks_undefined_correlations(tmp_path):
                                   for p in corr} | {"paper_mean_pearson": 0.59}, notes=["verifier: constant"])
     text = render_table(result)
     assert "| verifier score | — (—) |" in text and "note: verifier: constant" in text
+    assert "vs the benchmark score (the paper's protocol; its mean over 6 tasks is 0.59): Pearson —." in text
