@@ -73,7 +73,10 @@ def test_answer_field_is_offered_only_as_a_short_answer_to_a_worked_reply(kitche
         offered[(props["source"]["const"], props["assistant_field"]["const"])] = \
             ans.get("anyOf", [{}, {}])[1].get("enum", []) if "anyOf" in ans else []
     assert offered[("gsm_symbolic_cot", "solution")] == ["answer"]
-    assert offered[("gsm_symbolic_cot", "answer")] == []  # the reply is itself the bare answer
+    # A source with worked solutions offers its bare answer only as their final line, never as a reply of its own
+    # (a Task mismatch where the benchmark shows its work); a source without them still offers it.
+    assert ("gsm_symbolic_cot", "answer") not in offered
+    assert offered[("arithmetic", "answer")] == []
     # The role swap that fooled the verifier (bare answer as reply, worked solution as "answer") is refused.
     data = {**GOOD, "picks": [{"source": "gsm_leaky", "user_field": "question", "assistant_field": "answer",
                                "answer_field": "solution", "sample": 50, "reason": ""}]}

@@ -63,8 +63,13 @@ def field_pairs(profile: SourceProfile, max_pairs: int = 2) -> list[tuple[str, s
     validate but yield empty or useless data; offering only distinct, plausible pairs keeps its freedom where it
     matters (which sources, how many) and out of where it does not."""
     users = _ranked(profile, _PROMPT_NAMES, longest_first=False)[:1]
-    assistants = _ranked(profile, _RESPONSE_NAMES, longest_first=True)[:3]
-    pairs = [(u, a) for u in users for a in assistants if u != a]
+    assistants = [a for a in _ranked(profile, _RESPONSE_NAMES, longest_first=True) if a not in users][:3]
+    lengths = {f.name: f.mean_len or 0.0 for f in profile.fields}
+    if any(lengths[a] >= MIN_WORKED_LEN for a in assistants):
+        # A source that has worked solutions offers its short answer only as their '#### N' line (answer_fields):
+        # as a reply of its own it is a bare answer, which a benchmark that shows its work grades Task mismatch.
+        assistants = [a for a in assistants if lengths[a] > MAX_ANSWER_LEN]
+    pairs = [(u, a) for u in users for a in assistants]
     return pairs[:max_pairs]
 
 
