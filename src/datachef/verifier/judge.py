@@ -30,8 +30,8 @@ instance that passed every gate (gates.py), is:
    135M model is at chance on other domains, and such an instance is graded by alignment alone.
 5. Alignment. Off topic → Task mismatch. An answer not in the benchmark's form ("the answer is B" for a numeric
    task) → Task mismatch. For benchmarks whose answers show their work (numeric format; the median dev answer has
-   a few words of working besides its final-answer line), a response shorter than `response_shape_margin` × the dev answers' 5th-percentile word count is a bare answer →
-   Task mismatch.
+   a few words of working besides its final-answer line), a response shorter than `response_shape_margin` × the
+   dev answers' 5th-percentile word count is a bare answer → Task mismatch.
 6. Otherwise Pass (with the passed checkers as the reason when there are any: deterministic evidence beats a weak
    judge).
 

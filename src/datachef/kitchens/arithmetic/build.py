@@ -3,9 +3,9 @@ as the benchmark, and a pool of related, unrelated and noisy sources, all built 
 
 A kitchen where a 135M model moves within a CPU budget. The task's answers are GSM8K-style worked solutions: a
 running total, one 'a op b = c' line per operation, then '#### <result>'. SmolLM2-135M computes one small operation
-at a time far more reliably than a whole chain at once (it solves ~5% of the benchmark with a bare answer, ~40%
-after a few hundred worked records), so the working is what makes data useful here, and a few hundred short records
-move both accuracy and the likelihood of the gold solutions. The sources differ in ways that matter downstream
+at a time far more reliably than a whole chain at once (measured: 10% of the benchmark untrained, 13% after 250
+bare-result records, 45% after 250 worked ones), so the working is what makes data useful here, and a few hundred
+short records move both accuracy and the likelihood of the gold solutions. The sources differ in ways that matter downstream
 (worked vs bare results, correct vs slipped steps, missing or spelled-out solutions, repeats, leaks, off-task).
 
 Benchmark questions are phrased "Calculate <expression>." (at most six words): shorter than the 8-word
@@ -141,11 +141,11 @@ def spell(n: int) -> str:
 def spelled_out(expression: str) -> str:
     """The worked solution as a reading workbook writes it: sentences with every number in words, and the result
     in words on the '####' line ('Forty-one minus seven is thirty-four.' ... '#### forty-nine')."""
-    lines = []
-    for a, op, b, c in steps(expression):
-        sentence = f"{spell(a)} {'plus' if op == '+' else 'minus'} {spell(b)} is {spell(c)}."
+    lines, result = [], 0
+    for a, op, b, result in steps(expression):
+        sentence = f"{spell(a)} {'plus' if op == '+' else 'minus'} {spell(b)} is {spell(result)}."
         lines.append(sentence[0].upper() + sentence[1:])
-    return "\n".join(lines) + f"\n#### {spell(steps(expression)[-1][3])}"
+    return "\n".join(lines) + f"\n#### {spell(result)}"
 
 
 # ------------------------------------------------------------------------------------------------- the sources
