@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 from importlib import resources
-from typing import Any, Callable, Iterable, Protocol
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
 
 import yaml
 
@@ -46,21 +47,23 @@ def package_text(package: str, name: str) -> bytes:
     return resources.files(package).joinpath(name).read_bytes()
 
 
-class Source(Protocol):
-    """What a kitchen declares per source: an id, the one-sentence description the chef sees, and its builder."""
+@dataclass(frozen=True)
+class SourceDef:
+    """What a kitchen declares per source: an id, the one-sentence description the chef sees (catalogue-style: it
+    names a trap only as a user could), and its builder (the kitchen's build context -> rows)."""
 
     id: str
     description: str
     build: Callable[[Any], list[Row]]
 
 
-def source_specs(sources: Iterable[Source]) -> list[dict[str, Any]]:
+def source_specs(sources: Iterable[SourceDef]) -> list[dict[str, Any]]:
     """The task.yaml `sources` entries: each source is `sources/<id>.jsonl`."""
     return [{"id": s.id, "uri": f"sources/{s.id}.jsonl", "format": "jsonl", "description": s.description}
             for s in sources]
 
 
-def kitchen_files(package: str, sources: Iterable[Source], ctx: Any, task: bytes,
+def kitchen_files(package: str, sources: Iterable[SourceDef], ctx: Any, task: bytes,
                   first: dict[str, bytes] | None = None) -> dict[str, bytes]:
     """Every file of a prepared kitchen in the order they are written: `first` (e.g. a benchmark file), each
     source built from `ctx`, the packaged README.md and expert_recipe.yaml, and task.yaml last (so an interrupted

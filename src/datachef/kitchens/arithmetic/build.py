@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ...errors import DatachefError
-from ..common import kitchen_files, kitchen_sub_seed, rg_items, source_specs, to_jsonl
+from ..common import SourceDef, kitchen_files, kitchen_sub_seed, rg_items, source_specs, to_jsonl
 from ..common import task_yaml as common_task_yaml
 
 NAME = "arithmetic"
@@ -150,13 +150,6 @@ def spelled_out(expression: str) -> str:
 
 # ------------------------------------------------------------------------------------------------- the sources
 
-@dataclass(frozen=True)
-class SourceDef:
-    id: str
-    description: str  # one sentence, shown to the chef (catalogue-style: it names the trap only as a user could)
-    build: Callable[["BuildContext"], list[Row]]
-
-
 @dataclass
 class BuildContext:
     seed: int
@@ -192,41 +185,40 @@ def build_sums_long(ctx: BuildContext) -> list[Row]:
     return [worked_row(e, a) for e, a in ctx.sums("sums_long", terms=(5, 6), digits=(3, 4))]
 
 
+def _partly_noisy(ctx: BuildContext, name: str, rate: float,
+                  noisy: Callable[[str, str, random.Random], Row]) -> list[Row]:
+    """Worked sums of which exactly round(N_ROWS * rate), drawn at random, are `noisy(expression, answer, rng)`."""
+    rng = ctx.rng(name)
+    pairs = ctx.sums(name)
+    chosen = set(rng.sample(range(len(pairs)), round(len(pairs) * rate)))
+    return [noisy(e, a, rng) if i in chosen else worked_row(e, a) for i, (e, a) in enumerate(pairs)]
+
+
+def _slipped_row(expression: str, answer: str, rng: random.Random) -> Row:
+    solution, result = slipped(expression, rng)
+    return {"question": calculate(expression), "solution": solution, "answer": result}
+
+
+def _blank_row(expression: str, answer: str, rng: random.Random) -> Row:
+    missing = rng.choice(["", "?", "n/a"])
+    return {"question": calculate(expression), "solution": missing, "answer": missing}
+
+
+def _spelled_row(expression: str, answer: str, rng: random.Random) -> Row:
+    return {"question": calculate(expression), "solution": spelled_out(expression), "answer": spell(int(answer))}
+
+
 def build_sums_unverified(ctx: BuildContext) -> list[Row]:
-    rng = ctx.rng("sums_unverified")
-    pairs = ctx.sums("sums_unverified")
-    wrong = set(rng.sample(range(len(pairs)), round(len(pairs) * WRONG_ANSWER_RATE)))
-    rows = []
-    for i, (e, a) in enumerate(pairs):
-        if i in wrong:
-            solution, result = slipped(e, rng)
-            rows.append({"question": calculate(e), "solution": solution, "answer": result})
-        else:
-            rows.append(worked_row(e, a))
-    return rows
+    return _partly_noisy(ctx, "sums_unverified", WRONG_ANSWER_RATE, _slipped_row)
 
 
 def build_sums_blank(ctx: BuildContext) -> list[Row]:
-    rng = ctx.rng("sums_blank")
-    pairs = ctx.sums("sums_blank")
-    blank = set(rng.sample(range(len(pairs)), round(len(pairs) * BLANK_ANSWER_RATE)))
-    rows = []
-    for i, (e, a) in enumerate(pairs):
-        if i in blank:
-            missing = rng.choice(["", "?", "n/a"])
-            rows.append({"question": calculate(e), "solution": missing, "answer": missing})
-        else:
-            rows.append(worked_row(e, a))
-    return rows
+    return _partly_noisy(ctx, "sums_blank", BLANK_ANSWER_RATE, _blank_row)
 
 
 def build_sums_spelled(ctx: BuildContext) -> list[Row]:
     # Right working in the wrong form: a model trained on it writes numbers in words, which numeric scoring rejects.
-    rng = ctx.rng("sums_spelled")
-    pairs = ctx.sums("sums_spelled")
-    spelled = set(rng.sample(range(len(pairs)), round(len(pairs) * SPELLED_ANSWER_RATE)))
-    return [{"question": calculate(e), "solution": spelled_out(e), "answer": spell(int(a))} if i in spelled
-            else worked_row(e, a) for i, (e, a) in enumerate(pairs)]
+    return _partly_noisy(ctx, "sums_spelled", SPELLED_ANSWER_RATE, _spelled_row)
 
 
 def build_sums_dupes(ctx: BuildContext) -> list[Row]:

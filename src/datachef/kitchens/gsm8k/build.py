@@ -20,10 +20,10 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ...errors import DatachefError, SourceError
-from ..common import kitchen_files, kitchen_sub_seed, rg_items, source_specs
+from ..common import SourceDef, kitchen_files, kitchen_sub_seed, rg_items, source_specs
 from ..common import task_yaml as common_task_yaml
 
 NAME = "gsm8k"
@@ -234,13 +234,6 @@ def near_duplicate(question: str, rng: random.Random) -> str:
 
 
 # ------------------------------------------------------------------------------------------------------- sources
-
-@dataclass(frozen=True)
-class SourceDef:
-    id: str
-    description: str  # one sentence, shown to the chef (catalogue-style: it names the trap only as a user could)
-    build: Callable[["BuildContext"], list[Row]]
-
 
 @dataclass
 class BuildContext:
