@@ -5,8 +5,9 @@ A kitchen where a 135M model moves within a CPU budget. The task's answers are G
 running total, one 'a op b = c' line per operation, then '#### <result>'. SmolLM2-135M computes one small operation
 at a time far more reliably than a whole chain at once (measured: 10% of the benchmark untrained, 13% after 250
 bare-result records, 45% after 250 worked ones), so the working is what makes data useful here, and a few hundred
-short records move both accuracy and the likelihood of the gold solutions. The sources differ in ways that matter downstream
-(worked vs bare results, correct vs slipped steps, missing or spelled-out solutions, repeats, leaks, off-task).
+short records move both accuracy and the likelihood of the gold solutions. The sources differ in ways that matter
+downstream (worked vs bare results, correct vs slipped steps, missing or spelled-out solutions, repeats, leaks,
+off-task).
 
 Benchmark questions are phrased "Calculate <expression>." (at most six words): shorter than the 8-word
 n-grams of decontamination, so related training questions are not all flagged as contaminated for sharing a template
@@ -104,18 +105,20 @@ def steps(expression: str, slip: tuple[int, int] | None = None) -> list[tuple[in
     return out
 
 
+def _render(running: list[tuple[int, str, int, int]]) -> str:
+    return "\n".join(f"{a} {op} {b} = {c}" for a, op, b, c in running) + f"\n#### {running[-1][3]}"
+
+
 def worked(expression: str, slip: tuple[int, int] | None = None) -> str:
     """A running-total worked solution: one 'a op b = c' line per operation, then '#### <result>'."""
-    lines = [f"{a} {op} {b} = {c}" for a, op, b, c in steps(expression, slip)]
-    return "\n".join(lines) + f"\n#### {lines[-1].rsplit(' ', 1)[1]}"
+    return _render(steps(expression, slip))
 
 
 def slipped(expression: str, rng: random.Random) -> tuple[str, str]:
     """A worked solution with one wrong step (off by 1-10; the error carries to the result) and its result."""
     n_ops = len(expression.split()) // 2
-    slip = (rng.randrange(n_ops), rng.choice([-1, 1]) * rng.randint(1, 10))
-    solution = worked(expression, slip)
-    return solution, solution.rsplit("#### ", 1)[1]
+    running = steps(expression, (rng.randrange(n_ops), rng.choice([-1, 1]) * rng.randint(1, 10)))
+    return _render(running), str(running[-1][3])
 
 
 _ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
