@@ -23,3 +23,61 @@ def test_atomic_write_gets_the_usual_mode_and_a_failure_leaves_the_old_file(tmp_
         assert [p.name for p in tmp_path.iterdir()] == ["out.json"]  # no temporary file left behind
     finally:
         os.umask(old)
+
+
+def test_cache_root_follows_env(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from datachef.io import cache_root
+
+    monkeypatch.setenv("DATACHEF_CACHE", str(tmp_path))
+    assert cache_root() == tmp_path
+    monkeypatch.delenv("DATACHEF_CACHE")
+    assert cache_root() == Path.home() / ".cache" / "datachef"
+
+
+def test_iter_jsonl_skips_blank_lines(tmp_path):
+    from datachef.io import iter_jsonl
+
+    p = tmp_path / "a.jsonl"
+    p.write_text('{"a": 1}\n\n  \n[2]\n')
+    assert list(iter_jsonl(p)) == [{"a": 1}, [2]]
+
+
+def test_publish_dir_moves_outputs_in_with_the_last_name_last(tmp_path, monkeypatch):
+    from datachef import io
+
+    out = tmp_path / "out"
+    (out / "dropped").mkdir(parents=True)
+    (out / "dropped" / "stale.jsonl").write_text("old")
+    moved: list[str] = []
+    real_replace = os.replace
+    monkeypatch.setattr(io.os, "replace", lambda a, b: (moved.append(os.path.basename(b)), real_replace(a, b)))
+    with io.publish_dir(out, last=("manifest.json",)) as staging:
+        (staging / "manifest.json").write_text("{}")
+        (staging / "data.jsonl").write_text("x\n")
+        (staging / "dropped").mkdir()
+        (staging / "dropped" / "new.jsonl").write_text("new")
+    assert moved[-1] == "manifest.json" and set(moved) == {"manifest.json", "data.jsonl", "dropped"}
+    assert [p.name for p in (out / "dropped").iterdir()] == ["new.jsonl"]  # the old folder is replaced whole
+    assert sorted(p.name for p in out.iterdir()) == ["data.jsonl", "dropped", "manifest.json"]  # no staging left
+
+
+def test_publish_dir_changes_nothing_when_the_build_fails(tmp_path):
+    from datachef.io import publish_dir
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "data.jsonl").write_text("old\n")
+    with pytest.raises(RuntimeError):
+        with publish_dir(out, last=("manifest.json",)) as staging:
+            (staging / "data.jsonl").write_text("new\n")
+            raise RuntimeError("step failed")
+    assert (out / "data.jsonl").read_text() == "old\n" and [p.name for p in out.iterdir()] == ["data.jsonl"]
+
+
+def test_content_hash_ignores_key_order():
+    from datachef.hashing import content_hash
+
+    assert content_hash({"a": 1, "b": [1, 2]}) == content_hash({"b": [1, 2], "a": 1})
+    assert len(content_hash({"a": 1}, 16)) == 16 and content_hash({"a": 1}) != content_hash({"a": 2})

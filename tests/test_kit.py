@@ -137,8 +137,8 @@ def test_decontaminate_and_llm_steps_in_process(make_task, tmp_path):
 
 def test_errors_name_the_step_the_field_and_the_fix(task):
     rows = kit.load("math", limit=3)
-    with pytest.raises(ExecutionError, match=r"step 'filter' \(op 'filter'\): field 'missing': reads a field the "
-                                             r"rows do not have \(available: problem, solution\)"):
+    with pytest.raises(ExecutionError, match=r"step 'filter' \(op 'filter'\): field 'missing': reads a field its "
+                                             r"input does not have \(available: problem, solution\)"):
         kit.filter(rows, "len(missing) > 3")
     with pytest.raises(ExecutionError, match="give exactly one of 'n' or 'fraction'"):
         kit.sample(rows, n=1, fraction=0.5)

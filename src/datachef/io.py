@@ -9,10 +9,12 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator, TypeVar
 
+import orjson
 import yaml
 from pydantic import BaseModel, ValidationError
 
@@ -107,6 +109,42 @@ def write_json_atomic(path: str | Path, obj: Any) -> None:
 def dump_model_yaml(model: BaseModel) -> str:
     return yaml.safe_dump(model.model_dump(mode="json", exclude_none=True), sort_keys=False, allow_unicode=True,
                           width=120)
+
+
+def cache_root() -> Path:
+    """Where datachef keeps what it can rebuild (step cache, LLM request cache, converted models, data archives):
+    `$DATACHEF_CACHE`, else `~/.cache/datachef`."""
+    env = os.environ.get("DATACHEF_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "datachef"
+
+
+def iter_jsonl(path: str | Path) -> Iterator[Any]:
+    """The values of a JSON-lines file, one per non-blank line (orjson; a bad line raises orjson.JSONDecodeError)."""
+    with open(path, "rb") as f:
+        for line in f:
+            if not line.isspace():
+                yield orjson.loads(line)
+
+
+@contextlib.contextmanager
+def publish_dir(out_dir: str | Path, last: tuple[str, ...] = ()) -> Iterator[Path]:
+    """Build a folder's outputs in a staging folder inside it; on clean exit move each staged entry into `out_dir`
+    (a folder replaces the old one whole), the names in `last` after all others, so a reader that trusts them (a
+    manifest) never describes files that are not there yet. On error nothing in `out_dir` changes."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out))
+    try:
+        yield staging
+        entries = sorted(staging.iterdir(), key=lambda p: (p.name in last, last.index(p.name) if p.name in last
+                                                           else 0, p.name))
+        for entry in entries:
+            dest = out / entry.name
+            if entry.is_dir() and dest.is_dir():
+                shutil.rmtree(dest)
+            os.replace(entry, dest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def sha256_file(path: str | Path) -> str:

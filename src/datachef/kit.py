@@ -24,187 +24,28 @@ task's sources (`load`), the held-out benchmark (`decontaminate`) and the LLM (`
 """
 # No `from __future__ import annotations` here: the chef reads these signatures (inspect.signature), and evaluated
 # annotations print as `rows: list[dict]` rather than as quoted strings.
-import builtins
 import inspect
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any, Iterable, Literal
 
 import orjson
-from pydantic import ValidationError
 
+from .engine.context import build_context
+from .engine.memory import check_row_lists, row_provenance, run_in_memory
+from .engine.protocol import (BROKERED_OPS, DROPPED_FILE, ENV_CAPS, ENV_OUT, ENV_SEED, ENV_TASK, RECORDS_FILE,
+                              STATS_FILE)
 from .errors import DatachefError, ExecutionError
-from .ops import META, Drop, Emitter, FilterOp, GlobalOp, MapOp, OpContext, Row, RowStream, SourceOp, get_op
+from .ops import OpContext, get_op
 from .spec import StepStats, TaskSpec
+from .spec.record import chat_problem, plain_messages
 
 __all__ = ["load", "filter", "map", "rename", "select", "template", "extract_answer", "dedup", "decontaminate",
            "quality_filter", "language_filter", "generate_with_llm", "generate_rows", "to_chat", "sample", "mix",
            "concat", "shuffle", "apply", "dump"]
 
-# Ops that need data or services a sandboxed script may not reach; the broker runs them in the trusted parent.
-BROKERED_OPS = frozenset({"load", "decontaminate", "llm_map", "llm_generate"})
-DROPPED_SAMPLES_PER_REASON = 20
-RECORDS_FILE, STATS_FILE, DROPPED_FILE = "records.jsonl", "stats.json", "dropped.jsonl"
-# Environment set by the sandbox runner for the script's process.
-ENV_TASK, ENV_OUT, ENV_CAPS, ENV_SEED = "DATACHEF_KIT_TASK", "DATACHEF_KIT_OUT", "DATACHEF_KIT_CAPS", "DATACHEF_KIT_SEED"
-_ROLES = {"system", "user", "assistant"}
-
 Rows = list[dict]  # a list of rows (what every function takes and returns)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Running one op over in-memory rows (shared by the script's process and the broker in the parent)
-# ---------------------------------------------------------------------------------------------------------------
-def _provenance(row: Any, step_id: str, op: str, i: int) -> dict[str, Any]:
-    meta = row.get(META) if isinstance(row, dict) else None
-    if not isinstance(row, dict):
-        raise ExecutionError(f"input row {i} is a {type(row).__name__}, not a dict", step=step_id, op=op)
-    if not (isinstance(meta, dict) and isinstance(meta.get("source"), str) and isinstance(meta.get("row"), int)
-            and isinstance(meta.get("ops"), list)):
-        raise ExecutionError(
-            f"input row {i} has no provenance (`{META}`); build rows from loaded ones, e.g. dict(row, field=value), "
-            f"or copy `{META}` from the row it came from", step=step_id, op=op, field=META)
-    return meta
-
-
-def _fresh(row: Row) -> Row:
-    """A copy an op may change without touching the caller's row: new dict, new provenance, new ops list."""
-    meta = row[META]
-    return {**row, META: {**meta, "ops": list(meta["ops"])}}
-
-
-def _schema(rows: Rows) -> dict[str, str]:
-    """Field types from the first rows, plus any field that only appears further down (LLM json output varies)."""
-    from .sources import infer_fields
-
-    fields = infer_fields(rows[:1000])
-    if len(rows) > 1000:
-        later = builtins.set().union(*(r.keys() for r in rows[1000:])) - fields.keys()
-        if later:
-            fields.update(infer_fields({k: r[k] for k in later if k in r} for r in rows[1000:]))
-    fields.pop(META, None)
-    return fields
-
-
-def _upstream(inputs: list[Rows]) -> list[str]:
-    """The steps the input rows came out of (the last entry of their provenance), in order of first appearance."""
-    seen: dict[str, None] = {}
-    for rows in inputs:
-        for r in rows:
-            ops = r[META]["ops"]
-            seen.setdefault(ops[-1] if ops else f"source:{r[META]['source']}", None)
-    return list(seen)
-
-
-def execute_op(ctx: OpContext, step_id: str, op_name: str, inputs: list[Rows],
-               args: dict[str, Any]) -> tuple[Rows, StepStats, list[dict[str, Any]]]:
-    """Run the registered op `op_name` over in-memory `inputs` exactly as the engine does; return (rows out, the
-    step's statistics, up to DROPPED_SAMPLES_PER_REASON dropped rows per reason as {"step","reason","row"})."""
-    op_cls = get_op(op_name, step=step_id)
-    n_up = len(inputs)
-    if {"none": n_up != 0, "one": n_up != 1, "many": n_up < 1}[op_cls.inputs]:
-        want = {"none": "no input rows", "one": "one list of rows", "many": "a list of row lists"}[op_cls.inputs]
-        raise ExecutionError(f"takes {want}", step=step_id, op=op_name)
-    if op_cls.requires and op_cls.requires not in ctx.capabilities:
-        raise ExecutionError(f"needs an {op_cls.requires.upper()} client, and none is configured for this run",
-                             step=step_id, op=op_name)
-    if op_name == "load" and ctx.task is not None:
-        known = [s.id for s in ctx.task.sources]
-        if args.get("source") not in known:
-            raise ExecutionError(f"unknown source {args.get('source')!r} (task sources: {', '.join(known)})",
-                                 step=step_id, op=op_name, field="source")
-    for rows in inputs:
-        if not isinstance(rows, list):
-            raise ExecutionError(f"expected a list of rows, got {type(rows).__name__}", step=step_id, op=op_name)
-        for i, r in enumerate(rows):
-            _provenance(r, step_id, op_name, i)
-    try:
-        params = op_cls.Params.model_validate(args)
-    except ValidationError as e:
-        problems = "; ".join(f"{'.'.join(str(x) for x in err['loc']) or '(args)'}: {err['msg']}"
-                             for err in e.errors())
-        raise ExecutionError(f"bad argument: {problems}", step=step_id, op=op_name) from None
-    try:
-        op = op_cls(params, ctx, step_id)
-    except DatachefError as e:
-        raise ExecutionError(e.message, step=step_id, op=op_name, field=e.field) from None
-
-    op.bind([_schema(rows) for rows in inputs])
-    if inputs and all(inputs):
-        available = builtins.set.intersection(*(builtins.set(s) for s in op.input_fields))
-        for f in sorted(op.reads() - available):
-            raise ExecutionError(f"reads a field the rows do not have (available: "
-                                 f"{', '.join(sorted(available)) or 'none'})", step=step_id, op=op_name, field=f)
-    problems = op.check()
-    if problems:
-        raise ExecutionError("; ".join(problems), step=step_id, op=op_name)
-
-    stats = StepStats(id=step_id, op=op_name, inputs=_upstream(inputs))
-    out: Rows = []
-    samples: list[dict[str, Any]] = []
-    taken: dict[str, int] = {}
-
-    def drop(row: Row, reason: str) -> None:
-        stats.dropped[reason] = stats.dropped.get(reason, 0) + 1
-        if taken.get(reason, 0) < DROPPED_SAMPLES_PER_REASON:
-            taken[reason] = taken.get(reason, 0) + 1
-            samples.append({"step": step_id, "reason": reason, "row": row})
-
-    def keep(row: Row) -> None:
-        stats.rows_out += 1
-        row[META]["ops"].append(step_id)
-        out.append(row)
-
-    t0 = time.perf_counter()
-    try:
-        op.setup()
-        if isinstance(op, SourceOp):
-            def source_drop(row: Row, reason: str) -> None:
-                stats.rows_in += 1
-                drop(row, reason)
-
-            for row in op.rows(source_drop):
-                stats.rows_in += 1
-                keep(row)
-        elif isinstance(op, GlobalOp):
-            streams = [RowStream(lambda rows=rows: (_fresh(r) for r in rows), len(rows), f"inputs[{i}]")
-                       for i, rows in enumerate(inputs)]
-            stats.rows_in = sum(len(s) for s in streams)
-            op.run(streams, Emitter(keep, drop))
-            accounted = stats.rows_out + sum(stats.dropped.values())
-            if accounted != stats.rows_in and not op.expands:
-                raise ExecutionError(f"op accounted for {accounted} of {stats.rows_in} input rows",
-                                     step=step_id, op=op_name)
-        elif isinstance(op, FilterOp):
-            for row in inputs[0]:
-                stats.rows_in += 1
-                row = _fresh(row)
-                reason = op.reason(row)
-                keep(row) if reason is None else drop(row, reason)
-        elif isinstance(op, MapOp):
-            for row in inputs[0]:
-                stats.rows_in += 1
-                row = _fresh(row)
-                try:
-                    new = op.map(row)
-                except Drop as d:
-                    drop(row, d.reason)
-                    continue
-                new[META] = row[META]
-                keep(new)
-        else:  # pragma: no cover - every op kind is handled above
-            raise ExecutionError(f"unsupported op kind {op.kind!r}", step=step_id, op=op_name)
-    except DatachefError as e:
-        if e.step is None:
-            raise ExecutionError(e.render(), step=step_id, op=op_name) from e
-        raise
-    except Exception as e:  # an op crashed on this data: name the step
-        raise ExecutionError(f"failed: {type(e).__name__}: {e}", step=step_id, op=op_name) from e
-    stats.seconds = round(time.perf_counter() - t0, 4)
-    stats.warnings.extend(op.warnings)
-    return out, stats, samples
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -227,7 +68,7 @@ class _Session:
         if self.broker is not None and op_name in BROKERED_OPS:
             rows, stats, samples = self._brokered(step_id, op_name, inputs, args)
         else:
-            rows, stats, samples = execute_op(self.ctx, step_id, op_name, inputs, args)
+            rows, stats, samples = run_in_memory(self.ctx, step_id, op_name, inputs, args)
         self.steps.append(stats)
         self.samples.extend(samples)
         return rows
@@ -235,11 +76,7 @@ class _Session:
     def _brokered(self, step_id: str, op_name: str, inputs: list[Rows], args: dict[str, Any]):
         from .engine.sandbox import BrokerError
 
-        for rows in inputs:  # same message as in-process when a row lacks provenance
-            if not isinstance(rows, list):
-                raise ExecutionError(f"expected a list of rows, got {type(rows).__name__}", step=step_id, op=op_name)
-            for i, r in enumerate(rows):
-                _provenance(r, step_id, op_name, i)
+        check_row_lists(inputs, step_id, op_name)  # same message as in-process when a row lacks provenance
         try:
             header, rows = self.broker.call({"op": op_name, "step": step_id, "args": args}, inputs)
         except BrokerError as e:
@@ -258,11 +95,8 @@ def configure(task: TaskSpec, *, out_dir: str | Path | None = None, llm: Any = N
               workdir: str | Path | None = None) -> None:
     """Use the kit in this process for `task` (outside the sandbox): sources open locally, `dump` writes into
     `out_dir`. Resets the ledger."""
-    from .engine.run import build_context
-
     global _SESSION
-    ctx = build_context(task, seed=seed, workdir=Path(workdir) if workdir else None,
-                        capabilities={"llm"} if llm is not None else set(), llm=llm)
+    ctx = build_context(task, seed=seed, workdir=Path(workdir) if workdir else None, llm=llm)
     _SESSION = _Session(ctx, out_dir=Path(out_dir) if out_dir else None)
 
 
@@ -283,8 +117,6 @@ def _from_env() -> _Session:
     seed = int(os.environ.get(ENV_SEED, "0") or 0)
     broker = BrokerClient.from_env()
     if broker is None:  # the runner gave no broker: read sources locally
-        from .engine.run import build_context
-
         ctx = build_context(task, seed=seed, workdir=out / "tmp", capabilities=caps)
     else:
         ctx = OpContext(task=task, workdir=out / "tmp", seed=seed, capabilities=caps)
@@ -484,17 +316,12 @@ def dump(rows: Rows) -> int:
 
 
 def _record(row: Any, i: int) -> dict[str, Any]:
-    meta = _provenance(row, "dump", "dump", i)
-    msgs = row.get("messages")
-    ok = (isinstance(msgs, list) and len(msgs) >= 2
-          and all(isinstance(m, dict) and m.get("role") in _ROLES and isinstance(m.get("content"), str)
-                  for m in msgs)
-          and any(m["role"] == "user" for m in msgs) and any(m["role"] == "assistant" for m in msgs))
-    if not ok:
-        raise ExecutionError(f"row {i} is not a chat record: it needs `messages` with user and assistant turns "
-                             "(build it with kit.to_chat)", step="dump", field="messages")
-    return {"messages": [{"role": m["role"], "content": m["content"]} for m in msgs],
-            "meta": {**meta, "ops": list(meta["ops"])}}
+    meta = row_provenance(row, "dump", "dump", i)
+    problem = chat_problem(row.get("messages"))
+    if problem is not None:
+        raise ExecutionError(f"row {i} is not a chat record: {problem} (build it with kit.to_chat)", step="dump",
+                             field="messages")
+    return {"messages": plain_messages(row["messages"]), "meta": {**meta, "ops": list(meta["ops"])}}
 
 
 # -- helpers ----------------------------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ def test_load_chat_records_forms_and_errors(tmp_path):
         load_chat_records(bad)
     bad.write_text(json.dumps({"messages": [{"role": "bot", "content": "q"}, {"role": "assistant", "content": "a"}]})
                    + "\n")
-    with pytest.raises(AdaptError, match="bad message 0: role"):
+    with pytest.raises(AdaptError, match="message 0: role"):
         load_chat_records(bad)
     with pytest.raises(AdaptError, match="no data.jsonl"):
         load_chat_records(tmp_path)

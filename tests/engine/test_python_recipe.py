@@ -103,7 +103,7 @@ def test_script_error_names_the_line_and_writes_nothing(task, tmp_path):
         run(bad, task, tmp_path)
     msg = str(ei.value)
     assert msg.startswith("recipe.py:3: the script failed `rows = kit.filter(rows, \"len(question) > 10\")`")
-    assert "field 'question': reads a field the rows do not have (available: problem, solution)" in msg
+    assert "field 'question': reads a field its input does not have (available: problem, solution)" in msg
     assert "line 3, in <module>" in msg  # the script's frames of the traceback
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 

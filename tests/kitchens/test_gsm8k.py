@@ -131,7 +131,7 @@ def test_expert_recipe_compiles_when_all_ops_exist(kitchen):
     missing = sorted({s.op for s in recipe.steps} - set(REGISTRY))
     if missing:
         pytest.skip(f"ops not written yet: {missing}")
-    from datachef.engine.run import build_context
+    from datachef.engine import build_context
     from datachef.engine.validate import compile_recipe
 
     task = load_task(kitchen / "task.yaml")

@@ -51,12 +51,6 @@ def test_resolve_model(tmp_path, tiny_model_dir, monkeypatch):
         models.resolve_model(str(tmp_path / "not-a-model"))
 
 
-def test_cache_root_follows_env(tmp_path, monkeypatch):
-    monkeypatch.setenv("DATACHEF_CACHE", str(tmp_path))
-    assert models.cache_root() == tmp_path
-    monkeypatch.delenv("DATACHEF_CACHE")
-    assert models.cache_root() == Path.home() / ".cache" / "datachef"
-
 
 @needs_gguf
 def test_embedded_gguf_is_found():

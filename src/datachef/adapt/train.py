@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import DatachefError
 from ..io import sha256_file, write_json_atomic
-from ..spec.record import Message
+from ..spec.record import chat_problem, plain_messages
 
 if TYPE_CHECKING:  # heavy imports stay lazy: `datachef --help` must not import torch
     from transformers import PreTrainedTokenizerBase
@@ -148,20 +148,10 @@ def _to_messages(row: Any, where: str, line: int | None) -> list[dict[str, str]]
     else:
         raise AdaptError(f"record has no 'messages' (its fields: {', '.join(row)})", file=where, line=line,
                          field="messages")
-    if not isinstance(raw, list) or not raw:
-        raise AdaptError("'messages' must be a non-empty list", file=where, line=line, field="messages")
-    msgs = []
-    for k, m in enumerate(raw):
-        try:
-            msgs.append(Message.model_validate(m).model_dump())
-        except ValidationError as e:
-            err = e.errors()[0]
-            raise AdaptError(f"bad message {k}: {'.'.join(map(str, err['loc'])) or 'message'}: {err['msg']}",
-                             file=where, line=line, field="messages") from None
-    if not any(m["role"] == "assistant" for m in msgs[1:]):
-        raise AdaptError("record has no assistant turn after the first message: nothing to learn from",
-                         file=where, line=line, field="messages")
-    return msgs
+    problem = chat_problem(raw)
+    if problem is not None:
+        raise AdaptError(problem, file=where, line=line, field="messages")
+    return plain_messages(raw)
 
 
 def load_chat_records(data: str | Path) -> list[list[dict[str, str]]]:

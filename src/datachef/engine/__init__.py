@@ -1,8 +1,13 @@
-"""Validate → compile → execute recipes; cache, export and manifest."""
-from .cache import StepCache, default_cache_dir
+"""Validate → compile → execute recipes; cache, export, publish and manifest.
+
+Modules: validate (compile a recipe, bind ops), context (sources and benchmark for ops), step (one op run as a step),
+execute (the streaming executor: stages, fused chains), cache (content-addressed step cache), export (corpus
+formats), publish (the output folder, manifest last), run (typed recipes), memory (one op over in-memory rows: the
+kit and the broker), protocol (the kit <-> engine contract), python_recipe + sandbox (Python-program recipes)."""
+from .cache import StepCache
+from .context import build_context
 from .export import FORMATS
-from .run import build_context, run_recipe
+from .run import run_recipe
 from .validate import CompiledRecipe, compile_recipe
 
-__all__ = ["FORMATS", "CompiledRecipe", "StepCache", "build_context", "compile_recipe", "default_cache_dir",
-           "run_recipe"]
+__all__ = ["FORMATS", "CompiledRecipe", "StepCache", "build_context", "compile_recipe", "run_recipe"]

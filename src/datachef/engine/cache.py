@@ -6,7 +6,6 @@ place when complete: a killed run leaves either a whole entry or none, and the n
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -14,11 +13,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from ..hashing import content_hash
 from ..ops import Op
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("DATACHEF_CACHE", Path.home() / ".cache" / "datachef"))
 
 
 def step_key(op: Op, upstream_keys: list[str]) -> str:
@@ -29,7 +25,7 @@ def step_key(op: Op, upstream_keys: list[str]) -> str:
         "inputs": upstream_keys,
         "context": op.cache_context(),
     }
-    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:32]
+    return content_hash(body, 32)
 
 
 class StepCache:

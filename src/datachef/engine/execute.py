@@ -11,16 +11,17 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import orjson
 from tqdm import tqdm
 
 from ..errors import DatachefError, ExecutionError
-from ..ops import META, Drop, Emitter, GlobalOp, MapOp, Row, RowStream, SourceOp
-from ..ops.base import FilterOp
+from ..io import iter_jsonl
+from ..ops import META, RecordOp, Row, RowStream
 from ..spec import StepStats
 from .cache import StepCache, step_key
+from .step import StepOutput, run_step
 from .validate import BoundStep, CompiledRecipe
 
 
@@ -49,7 +50,7 @@ def plan_stages(compiled: CompiledRecipe) -> list[Stage]:
     stages: list[Stage] = []
     stage_by_step: dict[str, Stage] = {}
     for sid, b in compiled.steps.items():
-        per_record = isinstance(b.op, (MapOp, FilterOp))
+        per_record = isinstance(b.op, RecordOp)
         if per_record and len(b.upstream) == 1 and consumers[b.upstream[0]] == 1:
             st = stage_by_step[b.upstream[0]]
             if st.last == b.upstream[0]:
@@ -60,12 +61,6 @@ def plan_stages(compiled: CompiledRecipe) -> list[Stage]:
         stages.append(st)
         stage_by_step[sid] = st
     return stages
-
-
-def _read_rows(path: Path) -> Iterator[Row]:
-    with open(path, "rb") as f:
-        for line in f:
-            yield orjson.loads(line)
 
 
 class _StepCrash(Exception):
@@ -86,8 +81,7 @@ class _StageWriter:
         self.n_out = 0
 
     def drop(self, step_id: str, row: Row, reason: str) -> None:
-        d = self.stats[step_id].dropped
-        d[reason] = d.get(reason, 0) + 1
+        """Keep a dropped row (the step's counters are the caller's: a StepOutput or a fused step)."""
         self.dropped.write(orjson.dumps({"step": step_id, "reason": reason, "row": row}, default=str) + b"\n")
 
     def keep(self, row: Row) -> None:
@@ -100,7 +94,7 @@ class _StageWriter:
 
 
 def _chain(steps: list[BoundStep], writer: _StageWriter) -> Callable[[Row], None]:
-    """Compose the per-record steps into one function that pushes a row through them and into the writer."""
+    """Compose the fused per-record steps into one function that pushes a row through them and into the writer."""
     sink: Callable[[Row], None] = writer.keep
     for b in reversed(steps):
         sink = _wrap(b, sink, writer)
@@ -108,41 +102,26 @@ def _chain(steps: list[BoundStep], writer: _StageWriter) -> Callable[[Row], None
 
 
 def _wrap(b: BoundStep, nxt: Callable[[Row], None], writer: _StageWriter) -> Callable[[Row], None]:
+    """One fused step: `apply` (what the op does to a row), timed on its own, then counting and provenance."""
     st = writer.stats[b.step.id]
-    sid, op = b.step.id, b.op
+    sid, apply = b.step.id, b.op.apply  # type: ignore[attr-defined]
     clock = time.perf_counter
-    if isinstance(op, FilterOp):
-        def push(row: Row) -> None:
-            st.rows_in += 1
-            t = clock()
-            try:
-                reason = op.reason(row)
-            except Exception as e:
-                raise _StepCrash(b, e) from e
-            st.seconds += clock() - t
-            if reason is None:
-                st.rows_out += 1
-                row[META]["ops"].append(sid)
-                nxt(row)
-            else:
-                writer.drop(sid, row, reason)
-    else:
-        def push(row: Row) -> None:
-            st.rows_in += 1
-            t = clock()
-            try:
-                out = op.map(row)
-            except Drop as d:
-                st.seconds += clock() - t
-                writer.drop(sid, row, d.reason)
-                return
-            except Exception as e:
-                raise _StepCrash(b, e) from e
-            st.seconds += clock() - t
+
+    def push(row: Row) -> None:
+        st.rows_in += 1
+        t = clock()
+        try:
+            kept = apply(row)
+        except Exception as e:
+            raise _StepCrash(b, e) from e
+        st.seconds += clock() - t
+        if isinstance(kept, str):
+            st.dropped[kept] = st.dropped.get(kept, 0) + 1
+            writer.drop(sid, row, kept)
+        else:
             st.rows_out += 1
-            out[META] = row[META]
-            out[META]["ops"].append(sid)
-            nxt(out)
+            kept[META]["ops"].append(sid)
+            nxt(kept)
     return push
 
 
@@ -182,9 +161,7 @@ def execute(compiled: CompiledRecipe, cache: StepCache, *, progress: bool | None
                 _run_stage(stage, writer, cache, stage_of, lengths, progress)
             finally:
                 writer.close()
-            head = stage.steps[0]
-            head_stats = stage_stats[head.step.id]
-            head_stats.warnings.extend(head.op.warnings)
+            head_stats = stage_stats[stage.steps[0].step.id]
             for b in stage.steps[1:]:
                 stage_stats[b.step.id].warnings.extend(b.op.warnings)
             # Head time is what the stage took minus the fused steps' own time.
@@ -219,51 +196,24 @@ def execute(compiled: CompiledRecipe, cache: StepCache, *, progress: bool | None
 
 def _run_stage(stage: Stage, writer: _StageWriter, cache: StepCache, stage_of: dict[str, str],
                lengths: dict[str, int], progress: bool) -> None:
+    """The stage's head runs as a step (its op's own loop) into the fused chain of the steps after it."""
     head = stage.steps[0]
-    head.op.setup()
     for b in stage.steps[1:]:
         b.op.setup()
     tail = _chain(stage.steps[1:], writer)
-    st = writer.stats[head.step.id]
-    sid = head.step.id
+    bar: Any = tqdm(desc=" -> ".join(b.step.id for b in stage.steps), unit=" rows", disable=not progress,
+                    file=sys.stderr, mininterval=0.5)
+
+    def keep(row: Row) -> None:
+        tail(row)
+        bar.update()
 
     def stream_of(up: str) -> RowStream:
         key = stage_of[up]
-        return RowStream(lambda: _read_rows(cache.path(key) / StepCache.ROWS), lengths[key], up)
+        return RowStream(lambda: iter_jsonl(cache.path(key) / StepCache.ROWS), lengths[key], up)
 
-    bar: Any = tqdm(desc=" -> ".join(b.step.id for b in stage.steps), unit=" rows", disable=not progress,
-                    file=sys.stderr, mininterval=0.5)
     try:
-        if isinstance(head.op, SourceOp):
-            def dropped(row: Row, reason: str) -> None:
-                st.rows_in += 1
-                writer.drop(sid, row, reason)
-
-            for row in head.op.rows(dropped):
-                st.rows_in += 1
-                st.rows_out += 1
-                row[META]["ops"].append(sid)
-                tail(row)
-                bar.update()
-        elif isinstance(head.op, GlobalOp):
-            inputs = [stream_of(up) for up in head.upstream]
-            st.rows_in = sum(len(s) for s in inputs)
-
-            def emit(row: Row) -> None:
-                st.rows_out += 1
-                row[META]["ops"].append(sid)
-                tail(row)
-                bar.update()
-
-            head.op.run(inputs, Emitter(emit, lambda row, reason: writer.drop(sid, row, reason)))
-            accounted = st.rows_out + sum(st.dropped.values())
-            if accounted != st.rows_in and not head.op.expands:
-                raise ExecutionError(f"op accounted for {accounted} of {st.rows_in} input rows (emit or drop each "
-                                     "row exactly once)", step=sid, op=head.op.name)
-        else:  # a per-record op reading a shared, already materialised input
-            head_chain = _chain(stage.steps, writer)
-            for row in stream_of(head.upstream[0]):
-                head_chain(row)
-                bar.update()
+        run_step(head.op, [stream_of(up) for up in head.upstream],
+                 StepOutput(head.step.id, writer.stats[head.step.id], keep, writer.drop))
     finally:
         bar.close()

@@ -20,8 +20,6 @@ same recipe on the same data returns the stored corpus without running the scrip
 """
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 import json
 import os
 import re
@@ -31,27 +29,29 @@ import uuid
 from collections import defaultdict
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import orjson
 from pydantic import ValidationError
 
 from ..errors import EmptyResultError, ExecutionError
-from ..io import dump_model_yaml, task_base_dir, write_json_atomic
-from ..kit import (BROKERED_OPS, DROPPED_FILE, DROPPED_SAMPLES_PER_REASON, ENV_CAPS, ENV_OUT, ENV_SEED, ENV_TASK,
-                   RECORDS_FILE, STATS_FILE, execute_op)
+from ..hashing import content_hash
+from ..io import cache_root, iter_jsonl, task_base_dir, write_json_atomic
 from ..ops import OpContext
 from ..spec import Recipe, RunManifest, SourceUse, StepStats, TaskSpec
 from ..spec.record import Record
-from .cache import StepCache, default_cache_dir
-from .export import output_filename, write_records
-from .run import build_context, build_manifest
+from .cache import StepCache
+from .context import build_context
+from .memory import run_in_memory
+from .protocol import (BROKERED_OPS, DROPPED_FILE, DROPPED_SAMPLES_PER_REASON, ENV_CAPS, ENV_OUT, ENV_SEED, ENV_TASK,
+                       KIT_PROTOCOL, RECORDS_FILE, STATS_FILE)
+from .publish import publish_run, utc_now
+from .run import empty_result_detail
 from .sandbox import SandboxLimits, SandboxResult, run_sandboxed
 
 DEFAULT_LIMITS = SandboxLimits(wall_seconds=900, cpu_seconds=600, memory_mb=4096, max_processes=64,
                                max_file_mb=2048, max_open_files=256)
 SCRIPT_NAME = "recipe.py"
-KIT_PROTOCOL = 1  # bump when the kit/broker/record contract changes, so cached results are not reused
 _STEP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 _CACHE_FILES = (RECORDS_FILE, STATS_FILE, DROPPED_FILE, "sources.json", "sandbox.json")
 
@@ -59,7 +59,7 @@ _CACHE_FILES = (RECORDS_FILE, STATS_FILE, DROPPED_FILE, "sources.json", "sandbox
 class RecipeBroker:
     """Serves a sandboxed script's brokered kit calls with the real ops, in this (trusted) process.
 
-    Only ops in `kit.BROKERED_OPS` are served; arguments are validated by the op's Params; at most `max_rows` rows
+    Only ops in `protocol.BROKERED_OPS` are served; arguments are validated by the op's Params; at most `max_rows` rows
     may cross the boundary in total. Remembers which (source, row) pairs `load` served, so the records' provenance
     can be checked, and the statistics of each brokered step (more trustworthy than the script's own ledger)."""
 
@@ -84,7 +84,7 @@ class RecipeBroker:
         if not isinstance(args, dict):
             raise ExecutionError("args must be an object", step=step, op=op)
         self._charge(sum(len(rows) for rows in inputs), step, op)
-        rows, stats, samples = execute_op(self.ctx, step, op, inputs, args)
+        rows, stats, samples = run_in_memory(self.ctx, step, op, inputs, args)
         self._charge(len(rows), step, op)
         if op == "load":
             served = self.served[args["source"]]
@@ -116,7 +116,7 @@ def run_python_recipe(recipe: Recipe, task: TaskSpec, out_dir: str | Path, *, fm
         EmptyResultError: the script dumped no records.
     """
     t0 = time.time()
-    started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    started = utc_now()
     file = recipe_file or SCRIPT_NAME
     if recipe.python is None:
         raise ExecutionError("this recipe has typed `steps`; run it with datachef.engine.run_recipe", file=file)
@@ -125,10 +125,9 @@ def run_python_recipe(recipe: Recipe, task: TaskSpec, out_dir: str | Path, *, fm
     except SyntaxError as e:
         raise ExecutionError(f"the script does not parse: {e.msg}", file=file, line=e.lineno) from None
     limits = limits or DEFAULT_LIMITS
-    cache = StepCache(Path(cache_dir) if cache_dir else default_cache_dir())
+    cache = StepCache(Path(cache_dir) if cache_dir else cache_root())
     workdir = cache.root / "tmp" / uuid.uuid4().hex[:12]
-    ctx = build_context(task, seed=seed, workdir=workdir, capabilities={"llm"} if llm is not None else set(),
-                        llm=llm)
+    ctx = build_context(task, seed=seed, workdir=workdir, llm=llm)
     key = _cache_key(recipe, task, llm, seed) if use_cache else None
     if key is not None and all((cache.path(key) / name).exists() for name in _CACHE_FILES):
         if log:
@@ -162,16 +161,11 @@ def run_python_recipe(recipe: Recipe, task: TaskSpec, out_dir: str | Path, *, fm
             n = _check_records(run_dir / RECORDS_FILE, tmp / RECORDS_FILE, task, broker, file)
             steps = _check_ledger(run_dir / STATS_FILE, broker, file)
             if n == 0:
-                lost = [f"{s.id}: {s.rows_in} in, {s.rows_out} out"
-                        + (f" (dropped: {', '.join(f'{r}={k}' for r, k in s.dropped.items())})" if s.dropped else "")
-                        for s in steps]
-                raise EmptyResultError("the script dumped no records; per step:\n  " + "\n  ".join(lost), file=file)
+                raise EmptyResultError("the script dumped no records; per step:\n  " + empty_result_detail(steps),
+                                       file=file)
             _copy_dropped(run_dir / DROPPED_FILE, tmp / DROPPED_FILE)
             write_json_atomic(tmp / STATS_FILE, {"steps": [s.model_dump(mode="json") for s in steps], "records": n})
-            opened = ctx.open_source.opened  # type: ignore[union-attr]
-            write_json_atomic(tmp / "sources.json", [SourceUse(id=sid, uri=src.spec.uri,
-                                                               fingerprint=src.fingerprint()).model_dump()
-                                                     for sid, src in opened.items()])
+            write_json_atomic(tmp / "sources.json", [s.model_dump() for s in ctx.open_source.uses()])  # type: ignore
             write_json_atomic(tmp / "sandbox.json", {**result.as_dict(), "limits": asdict(limits)})
             entry = cache.commit(tmp, key) if key is not None else tmp
         except BaseException:
@@ -202,7 +196,7 @@ def _cache_key(recipe: Recipe, task: TaskSpec, llm: Any, seed: int) -> str | Non
             "task": task.model_dump(mode="json"), "sources": fingerprints, "benchmark": bench, "seed": seed,
             "llm": None if llm is None else {"backend": getattr(llm, "backend", None),
                                               "model": getattr(llm, "model", None)}}
-    return "py-" + hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:32]
+    return "py-" + content_hash(body, 32)
 
 
 def _hidden_dirs(cache_root: Path) -> list[str]:
@@ -274,10 +268,6 @@ def _check_records(src: Path, dest: Path, task: TaskSpec, broker: RecipeBroker, 
             except (orjson.JSONDecodeError, ValidationError) as e:
                 msg = e.errors()[0]["msg"] if isinstance(e, ValidationError) else str(e)
                 raise ExecutionError(f"dumped record {i} is not a valid record: {msg}", file=file) from None
-            roles = {m.role for m in rec.messages}
-            if not {"user", "assistant"} <= roles:
-                raise ExecutionError(f"dumped record {i} needs user and assistant turns", file=file,
-                                     field="messages")
             if rec.meta.source not in sources or rec.meta.row not in broker.served.get(rec.meta.source, ()):
                 raise ExecutionError(
                     f"dumped record {i} claims provenance (source {rec.meta.source!r}, row {rec.meta.row}) that the "
@@ -319,57 +309,19 @@ def _copy_dropped(src: Path, dest: Path) -> None:
                 out.write(orjson.dumps({"step": step, "reason": reason[:200], "row": d.get("row")}) + b"\n")
 
 
-def _iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    with open(path, "rb") as f:
-        for line in f:
-            if line.strip():
-                yield orjson.loads(line)
-
-
 def _write_outputs(entry: Path, recipe: Recipe, task: TaskSpec, out_dir: str | Path, fmt: str, started: str,
                    t0: float, *, cached: bool) -> RunManifest:
-    """Publish a checked result (a cache entry) into OUT, atomically, the manifest last (like `run_recipe`)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    staging = out / f".staging-{uuid.uuid4().hex[:8]}"
-    staging.mkdir()
-    try:
-        data_name = output_filename(fmt)
-        n = write_records(_iter_jsonl(entry / RECORDS_FILE), staging / data_name, fmt)
-        dropped = staging / "dropped"
-        dropped.mkdir()
-        files: dict[str, Any] = {}
-        try:
-            for d in _iter_jsonl(entry / DROPPED_FILE):
-                if d["step"] not in files:
-                    files[d["step"]] = open(dropped / f"{d['step']}.jsonl", "wb")
-                files[d["step"]].write(orjson.dumps(d) + b"\n")
-        finally:
-            for fh in files.values():
-                fh.close()
-        (staging / "recipe.yaml").write_text(dump_model_yaml(recipe), encoding="utf-8")
-        sandbox = json.loads((entry / "sandbox.json").read_text(encoding="utf-8"))
-        sandbox["cached"] = cached
-        write_json_atomic(staging / "sandbox.json", sandbox)
-        stats = json.loads((entry / STATS_FILE).read_text(encoding="utf-8"))
-        steps = [StepStats.model_validate(s) for s in stats["steps"]]
-        for s in steps:
-            s.cached = cached
-        manifest = build_manifest(
-            recipe, task, started=started, t0=t0, data=staging / data_name, fmt=fmt, records=n,
-            sources=[SourceUse.model_validate(s)
-                     for s in json.loads((entry / "sources.json").read_text(encoding="utf-8"))],
-            steps=steps)
-        for name in (data_name, "recipe.yaml", "sandbox.json"):
-            os.replace(staging / name, out / name)
-        old = out / "dropped"
-        if old.exists():
-            shutil.rmtree(old)
-        os.replace(dropped, old)
-        write_json_atomic(out / "manifest.json", manifest.model_dump(mode="json"))
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return manifest
+    """Publish a checked result (a cache entry) into OUT like a typed run, plus sandbox.json."""
+    sandbox = json.loads((entry / "sandbox.json").read_text(encoding="utf-8"))
+    sandbox["cached"] = cached
+    stats = json.loads((entry / STATS_FILE).read_text(encoding="utf-8"))
+    steps = [StepStats.model_validate(s) for s in stats["steps"]]
+    for s in steps:
+        s.cached = cached
+    sources = [SourceUse.model_validate(s) for s in json.loads((entry / "sources.json").read_text(encoding="utf-8"))]
+    return publish_run(out_dir, recipe, task, records=iter_jsonl(entry / RECORDS_FILE),
+                       dropped=iter_jsonl(entry / DROPPED_FILE), fmt=fmt, started=started, t0=t0, sources=sources,
+                       steps=steps, extra={"sandbox.json": sandbox})
 
 
 __all__ = ["DEFAULT_LIMITS", "RecipeBroker", "run_python_recipe"]

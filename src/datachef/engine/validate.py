@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from ..errors import DatachefError, RecipeValidationError, SourceError
-from ..ops import Op, OpContext, get_op
-from ..ops.base import FieldTypes
+from ..ops import FieldTypes, Op, OpContext, get_op
 from ..spec import Recipe, Step
 
 
@@ -32,11 +31,11 @@ class CompiledRecipe:
     warnings: list[str] = field(default_factory=list)
 
 
-def _arg_problems(e: ValidationError, step: Step) -> list[DatachefError]:
+def _arg_problems(e: ValidationError, step_id: str, op_name: str) -> list[DatachefError]:
     out = []
     for err in e.errors():
         loc = ".".join(str(x) for x in err["loc"])
-        out.append(DatachefError(f"bad argument: {err['msg']}", step=step.id, op=step.op, field=loc or None))
+        out.append(DatachefError(f"bad argument: {err['msg']}", step=step_id, op=op_name, field=loc or None))
     return out
 
 
@@ -61,6 +60,49 @@ def _toposort(steps: dict[str, Step], problems: list[DatachefError]) -> list[str
     for sid in steps:
         visit(sid, [])
     return order
+
+
+def bind_op(op_name: str, args: dict, ctx: OpContext, step_id: str, input_schemas: list[FieldTypes], *,
+            input_field: str = "input", check_reads: bool = True) -> tuple[Op | None, list[DatachefError]]:
+    """Check one step against the registry and its inputs' schemas and build its op: the op exists, takes that many
+    inputs, has the capabilities it needs, its args type-check, a `load` names a task source, every field it reads is
+    in all its inputs, and its own `check()` passes. Returns (the bound op, or None when it cannot be built; every
+    problem found, each naming the step, op and field). Used for whole recipes and for single kit calls alike
+    (`check_reads=False` where a schema is unknown, e.g. inferred from an empty list of rows)."""
+    problems: list[DatachefError] = []
+    try:
+        op_cls = get_op(op_name, step=step_id)
+    except DatachefError as e:
+        return None, [DatachefError(e.message, step=step_id, op=op_name, field="op")]
+    n_up = len(input_schemas)
+    if not {"none": n_up == 0, "one": n_up == 1, "many": n_up >= 1}[op_cls.inputs]:
+        want = {"none": "no input", "one": "exactly one input", "many": "one or more inputs"}[op_cls.inputs]
+        return None, [DatachefError(f"takes {want}, got {n_up}", step=step_id, op=op_name, field=input_field)]
+    if op_cls.requires and op_cls.requires not in ctx.capabilities:
+        return None, [DatachefError(
+            f"needs an {op_cls.requires.upper()} client, and none is configured for this run "
+            f"(configure one, or rewrite the step with non-{op_cls.requires} ops)", step=step_id, op=op_name)]
+    try:
+        op = op_cls(op_cls.Params.model_validate(args), ctx, step_id)
+    except ValidationError as e:
+        return None, _arg_problems(e, step_id, op_name)
+    except DatachefError as e:
+        return None, [DatachefError(e.message, step=step_id, op=op_name, field=e.field or "args")]
+    if op_name == "load":
+        source_id = op.params.source  # type: ignore[attr-defined]
+        known = [src.id for src in ctx.task.sources] if ctx.task else []
+        if source_id not in known:
+            return None, [DatachefError(f"unknown source '{source_id}' (task sources: {', '.join(known)})",
+                                        step=step_id, op=op_name, field="source")]
+    op.bind(input_schemas)
+    if input_schemas and check_reads:
+        available = set.intersection(*(set(schema) for schema in input_schemas))
+        for f in sorted(op.reads() - available):
+            problems.append(DatachefError(
+                f"reads a field its input does not have (available: {', '.join(sorted(available)) or 'none'})",
+                step=step_id, op=op_name, field=f))
+    problems.extend(DatachefError(msg, step=step_id, op=op_name) for msg in op.check())
+    return op, problems
 
 
 def compile_recipe(recipe: Recipe, ctx: OpContext, *, file: str | None = None) -> CompiledRecipe:
@@ -108,54 +150,12 @@ def compile_recipe(recipe: Recipe, ctx: OpContext, *, file: str | None = None) -
         if any(up in broken for up in s.upstream):
             broken.add(sid)
             continue
-        try:
-            op_cls = get_op(s.op, step=sid)
-        except DatachefError as e:
-            problems.append(DatachefError(e.message, step=sid, op=s.op, field="op"))
+        op, step_problems = bind_op(s.op, s.args, ctx, sid, [bound[up].fields for up in s.upstream],
+                                    input_field="inputs" if s.inputs is not None else "input")
+        problems.extend(step_problems)
+        if op is None:
             broken.add(sid)
             continue
-        n_up = len(s.upstream)
-        arity = {"none": n_up == 0, "one": n_up == 1, "many": n_up >= 1}[op_cls.inputs]
-        if not arity:
-            want = {"none": "no input", "one": "exactly one 'input'", "many": "a list of 'inputs'"}[op_cls.inputs]
-            problems.append(DatachefError(f"takes {want}, got {n_up}", step=sid, op=s.op, field="input"))
-            broken.add(sid)
-            continue
-        if op_cls.requires and op_cls.requires not in ctx.capabilities:
-            problems.append(DatachefError(
-                f"needs an {op_cls.requires.upper()} client, and none is configured for this run "
-                f"(configure one, or rewrite the step with non-{op_cls.requires} ops)", step=sid, op=s.op))
-            broken.add(sid)
-            continue
-        try:
-            params = op_cls.Params.model_validate(s.args)
-            op = op_cls(params, ctx, sid)
-        except ValidationError as e:
-            problems.extend(_arg_problems(e, s))
-            broken.add(sid)
-            continue
-        except DatachefError as e:
-            problems.append(DatachefError(e.message, step=sid, op=s.op, field="args"))
-            broken.add(sid)
-            continue
-        if s.op == "load":
-            source_id = params.source  # type: ignore[attr-defined]
-            known = [src.id for src in ctx.task.sources] if ctx.task else []
-            if source_id not in known:
-                problems.append(DatachefError(f"unknown source '{source_id}' (task sources: {', '.join(known)})",
-                                              step=sid, op=s.op, field="source"))
-                broken.add(sid)
-                continue
-        input_schemas = [bound[up].fields for up in s.upstream]
-        op.bind(input_schemas)
-        available = set(input_schemas[0]) if input_schemas else set()
-        for schema in input_schemas[1:]:
-            available &= set(schema)
-        for f in sorted(op.reads() - available) if op_cls.inputs != "none" else []:
-            problems.append(DatachefError(
-                f"reads a field its input does not have (available: {', '.join(sorted(available)) or 'none'})",
-                step=sid, op=s.op, field=f))
-        problems.extend(DatachefError(msg, step=sid, op=s.op) for msg in op.check())
         try:
             fields = op.output_fields()
         except SourceError as e:

@@ -8,7 +8,6 @@ Backends are imported lazily, so importing this package does not import torch or
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,7 +22,9 @@ BACKENDS = ("local", "openai")
 
 def default_llm_cache_path() -> Path:
     """`$DATACHEF_CACHE/llm.sqlite`, else `~/.cache/datachef/llm.sqlite` (the step cache's root)."""
-    return Path(os.environ.get("DATACHEF_CACHE", Path.home() / ".cache" / "datachef")) / "llm.sqlite"
+    from ..io import cache_root
+
+    return cache_root() / "llm.sqlite"
 
 
 def make_client(kind: Literal["local", "openai"] | str = "local", model: str | None = None,

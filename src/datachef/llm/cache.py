@@ -4,16 +4,17 @@ SQLite (stdlib) so that several threads and processes can share one cache file s
 costs no tokens."""
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
 
+from ..hashing import content_hash
+
 
 def request_key(**parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+    return content_hash(parts)
 
 
 class RequestCache:

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..io import cache_root
 from .base import LLMError
 
 log = logging.getLogger(__name__)
@@ -24,12 +25,6 @@ EMBEDDED_ALIASES = frozenset({"smollm2", "embedded", "default", EMBEDDED_NAME, "
 _GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _MARKER = "datachef_model.json"  # written last: its presence means the folder is complete
 _CONVERSION_VERSION = 1  # bump to force a re-conversion when this code changes what it writes
-
-
-def cache_root() -> Path:
-    """`$DATACHEF_CACHE`, or `~/.cache/datachef`."""
-    env = os.environ.get("DATACHEF_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "datachef"
 
 
 def embedded_gguf() -> Path:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import importlib
 
-from .base import (META, REGISTRY, Drop, Emitter, FieldTypes, FilterOp, GlobalOp, MapOp, Op, OpContext, OpParams, Row,
-                   RowStream, SourceOp, get_op, op_catalogue, register)
+from .base import (META, REGISTRY, Drop, Emitter, FieldTypes, FilterOp, GlobalOp, MapOp, Op, OpContext, OpParams,
+                   RecordOp, Row, RowStream, SourceOp, get_op, op_catalogue, register)
 
 # One module per family of operators; each registers its ops on import.
 _MODULES = ["load", "filtering", "transform", "chat", "dedup", "dedup_near", "decontaminate", "quality", "language",
@@ -22,4 +22,4 @@ def load_all() -> None:
 
 
 __all__ = ["META", "REGISTRY", "Drop", "Emitter", "FieldTypes", "FilterOp", "GlobalOp", "MapOp", "Op", "OpContext",
-           "OpParams", "Row", "RowStream", "SourceOp", "get_op", "load_all", "op_catalogue", "register"]
+           "OpParams", "RecordOp", "Row", "RowStream", "SourceOp", "get_op", "load_all", "op_catalogue", "register"]

@@ -8,7 +8,10 @@ sees), a `kind`, the fields it reads and writes, and one method to implement:
 - `FilterOp.reason(row) -> str|None`  per record; a reason drops the row, None keeps it
 - `GlobalOp.run(inputs, out)`         sees whole inputs (re-iterable streams): dedup, sample, mix, ...
 
-The engine does everything else (validation, stats, dropped-row bookkeeping, caching, provenance).
+Each base class owns its loop (`process(inputs, out)`: every row goes to `out.emit` or `out.drop`), as datatrove's
+`BaseFilter.__call__` does, so the streaming engine and the in-memory kit run an op the same way; per-record ops also
+offer `apply(row)` for the engine's fused chains. The engine does everything else (validation, stats, dropped-row
+bookkeeping, caching, provenance).
 """
 from __future__ import annotations
 
@@ -126,6 +129,10 @@ class Op:
     def setup(self) -> None:
         """Load heavy resources once, right before the step runs."""
 
+    def process(self, inputs: list[RowStream], out: Emitter) -> None:  # pragma: no cover - interface
+        """Send every output row to `out.emit` and every removed input row to `out.drop` (the kind's loop)."""
+        raise NotImplementedError
+
 
 class SourceOp(Op):
     kind = "source"
@@ -134,19 +141,52 @@ class SourceOp(Op):
     def rows(self, drop: Callable[[Row, str], None]) -> Iterator[Row]:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def process(self, inputs: list[RowStream], out: Emitter) -> None:
+        for row in self.rows(out.drop):
+            out.emit(row)
 
-class MapOp(Op):
+
+class RecordOp(Op):
+    """A per-record op (map or filter): one row in, that row (or its replacement) out or dropped."""
+
+    def apply(self, row: Row) -> Row | str:
+        """The row to keep (its provenance carried over), or the reason (a str) to drop it."""
+        raise NotImplementedError  # pragma: no cover - interface
+
+    def process(self, inputs: list[RowStream], out: Emitter) -> None:
+        apply, emit, drop = self.apply, out.emit, out.drop
+        for row in inputs[0]:
+            kept = apply(row)
+            if isinstance(kept, str):
+                drop(row, kept)
+            else:
+                emit(kept)  # type: ignore[arg-type]
+
+
+class MapOp(RecordOp):
     kind = "map"
 
     def map(self, row: Row) -> Row:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def apply(self, row: Row) -> Row | str:
+        try:
+            new = self.map(row)
+        except Drop as d:
+            return d.reason
+        new[META] = row[META]
+        return new
 
-class FilterOp(Op):
+
+class FilterOp(RecordOp):
     kind = "filter"
 
     def reason(self, row: Row) -> str | None:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def apply(self, row: Row) -> Row | str:
+        reason = self.reason(row)
+        return row if reason is None else reason
 
 
 class GlobalOp(Op):
@@ -154,6 +194,9 @@ class GlobalOp(Op):
 
     def run(self, inputs: list[RowStream], out: Emitter) -> None:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def process(self, inputs: list[RowStream], out: Emitter) -> None:
+        self.run(inputs, out)
 
 
 # -- registry ------------------------------------------------------------------------------------------------

@@ -1,12 +1,11 @@
 """Recipe contract: a natural-language plan plus a program (typed steps, or a Python script)."""
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..hashing import content_hash
 from .task import ID_PATTERN
 
 
@@ -74,4 +73,4 @@ class Recipe(BaseModel):
     def content_hash(self) -> str:
         """Hash of what the recipe does (program and plan), independent of key order and formatting."""
         body = self.model_dump(mode="json", exclude={"name"})
-        return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+        return content_hash(body)

@@ -14,6 +14,7 @@ import numpy as np
 from ..io import task_base_dir, write_json_atomic
 from ..llm.base import LLMClient
 from ..spec import TaskSpec
+from ..spec.record import chat_problem
 from .checkers import (MIN_WORKING_WORDS, CheckResult, SourceRows, check_arithmetic_consistency, check_code,
                        check_math_answer, check_mcq, check_question_expression, extract_answer, extract_letter,
                        gold_answer, states_an_answer, working_words)
@@ -97,14 +98,10 @@ def read_corpus(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], list[dict
 def _record_problem(rec: Any) -> str | None:
     if not isinstance(rec, dict):
         return "not a JSON object"
-    msgs = rec.get("messages")
-    if not isinstance(msgs, list) or not msgs:
+    if "messages" not in rec:
         return f"no 'messages' list (keys: {', '.join(list(rec)[:8])})"
-    for i, m in enumerate(msgs):
-        if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant") \
-                or not isinstance(m.get("content"), str):
-            return f"messages[{i}] is not a {{role: system|user|assistant, content: string}} object"
-    return None
+    # Any chat is in the training format here; which roles it has and in what order is the chat_format gate's call.
+    return chat_problem(rec["messages"], require=())
 
 
 class Verifier:
