@@ -13,7 +13,8 @@ BROKERED_OPS = frozenset({"load", "decontaminate", "llm_map", "llm_generate"})
 RECORDS_FILE, STATS_FILE, DROPPED_FILE = "records.jsonl", "stats.json", "dropped.jsonl"
 
 # Environment set by the runner for the script's process.
-ENV_TASK, ENV_OUT, ENV_CAPS, ENV_SEED = "DATACHEF_KIT_TASK", "DATACHEF_KIT_OUT", "DATACHEF_KIT_CAPS", "DATACHEF_KIT_SEED"
+ENV_TASK, ENV_OUT = "DATACHEF_KIT_TASK", "DATACHEF_KIT_OUT"
+ENV_CAPS, ENV_SEED = "DATACHEF_KIT_CAPS", "DATACHEF_KIT_SEED"
 
 # Dropped rows kept as samples per (step, reason), in a run's dropped/ folder and in the kit's dropped.jsonl.
 DROPPED_SAMPLES_PER_REASON = 20

@@ -46,8 +46,8 @@ from .memory import run_in_memory
 from .protocol import (BROKERED_OPS, DROPPED_FILE, DROPPED_SAMPLES_PER_REASON, ENV_CAPS, ENV_OUT, ENV_SEED, ENV_TASK,
                        KIT_PROTOCOL, RECORDS_FILE, STATS_FILE)
 from .publish import publish_run, utc_now
-from .run import empty_result_detail
 from .sandbox import SandboxLimits, SandboxResult, run_sandboxed
+from .step import empty_result_detail
 
 DEFAULT_LIMITS = SandboxLimits(wall_seconds=900, cpu_seconds=600, memory_mb=4096, max_processes=64,
                                max_file_mb=2048, max_open_files=256)

@@ -6,17 +6,18 @@ import shutil
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterator
 
 from ..errors import EmptyResultError, ExecutionError
 from ..io import cache_root, iter_jsonl
 from ..ops import META
-from ..spec import Recipe, RunManifest, StepStats, TaskSpec
+from ..spec import Recipe, RunManifest, TaskSpec
 from ..spec.record import chat_problem, plain_messages
 from .cache import StepCache
 from .context import build_context
 from .execute import execute
 from .publish import publish_run, utc_now
+from .step import empty_result_detail
 from .validate import compile_recipe
 
 
@@ -28,13 +29,6 @@ def _records(rows_path: Path, output_step: str) -> Iterator[dict[str, Any]]:
             raise ExecutionError(f"output row {i} is not a chat record: {problem}", step=output_step,
                                  field="messages")
         yield {"messages": plain_messages(row["messages"]), "meta": row[META]}
-
-
-def empty_result_detail(steps: Iterable[StepStats]) -> str:
-    """Per step: rows in and out and what was dropped, to show where a recipe lost its rows."""
-    return "\n  ".join(f"{s.id}: {s.rows_in} in, {s.rows_out} out"
-                       + (f" (dropped: {', '.join(f'{r}={n}' for r, n in s.dropped.items())})" if s.dropped else "")
-                       for s in steps)
 
 
 def run_recipe(recipe: Recipe, task: TaskSpec, out_dir: str | Path, *, fmt: str = "messages",

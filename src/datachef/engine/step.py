@@ -3,7 +3,7 @@ reason, warnings, and provenance (the step id appended to every kept row). The s
 each stage this way and the in-memory kit runs every call this way, so both count and trace rows identically."""
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterable
 
 from ..errors import ExecutionError
 from ..ops import META, Emitter, Op, Row, RowStream, SourceOp
@@ -44,3 +44,10 @@ def run_step(op: Op, inputs: list[RowStream], out: StepOutput) -> None:
         raise ExecutionError(f"op accounted for {handled} of {stats.rows_in} input rows (emit or drop each row "
                              "exactly once)", step=out.step_id, op=op.name)
     stats.warnings.extend(op.warnings)
+
+
+def empty_result_detail(steps: Iterable[StepStats]) -> str:
+    """Per step: rows in and out and what was dropped, to show where a recipe lost its rows."""
+    return "\n  ".join(f"{s.id}: {s.rows_in} in, {s.rows_out} out"
+                       + (f" (dropped: {', '.join(f'{r}={n}' for r, n in s.dropped.items())})" if s.dropped else "")
+                       for s in steps)

@@ -1,4 +1,4 @@
-"""Operator base classes and the registry.
+"""Operator base classes.
 
 An operator is a small class: typed `Params` (a pydantic model whose field descriptions double as the docs the chef
 sees), a `kind`, the fields it reads and writes, and one method to implement:
@@ -15,15 +15,12 @@ bookkeeping, caching, provenance).
 """
 from __future__ import annotations
 
-import difflib
-import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Iterator, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from ..errors import DatachefError
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..spec import TaskSpec
@@ -199,41 +196,6 @@ class GlobalOp(Op):
         self.run(inputs, out)
 
 
-# -- registry ------------------------------------------------------------------------------------------------
-REGISTRY: dict[str, type[Op]] = {}
-
-
-def register(cls: type[Op]) -> type[Op]:
-    """Class decorator: make an operator available to recipes under `cls.name`."""
-    if not inspect.getdoc(cls):
-        raise TypeError(f"operator {cls.__name__} needs a docstring: the chef reads it")
-    if cls.name in REGISTRY and REGISTRY[cls.name] is not cls:
-        raise TypeError(f"operator name '{cls.name}' registered twice")
-    REGISTRY[cls.name] = cls
-    return cls
-
-
-def get_op(name: str, *, step: str | None = None) -> type[Op]:
-    from . import load_all  # noqa: F401 - make sure every built-in op is registered
-
-    load_all()
-    if name not in REGISTRY:
-        close = difflib.get_close_matches(name, REGISTRY, n=3)
-        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise DatachefError(f"unknown op '{name}'{hint} (see `datachef ops`)", step=step)
-    return REGISTRY[name]
-
-
-def op_catalogue() -> list[dict[str, Any]]:
-    """Name, kind, docstring and params JSON Schema of every op, for docs and the chef's prompt."""
-    from . import load_all
-
-    load_all()
-    return [{"name": n, "kind": c.kind, "inputs": c.inputs, "requires": c.requires,
-             "doc": inspect.getdoc(c), "params": c.Params.model_json_schema()}
-            for n, c in sorted(REGISTRY.items())]
-
-
 # -- shared helpers for text ops -----------------------------------------------------------------------------
 TEXT_TYPES = {"str", "messages", "any"}
 
@@ -270,23 +232,3 @@ def row_text(row: Row, fields: Iterable[str], sep: str = "\n") -> str:
         else:
             parts.append(v if isinstance(v, str) else str(v))
     return sep.join(parts)
-
-
-def type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, str):
-        return "str"
-    if isinstance(value, list):
-        if value and all(isinstance(m, dict) and "role" in m and "content" in m for m in value):
-            return "messages"
-        return "list"
-    if isinstance(value, dict):
-        return "dict"
-    return "any"

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from .base import Drop, FieldTypes, MapOp, OpParams, Row, register
+from .base import Drop, FieldTypes, MapOp, OpParams, Row
+from .registry import register
 from .transform import _check_template, render_template, template_fields
 
 

@@ -9,7 +9,8 @@ import xxhash
 from pydantic import Field
 
 from ..errors import ExecutionError
-from .base import TextFieldsMixin, FilterOp, OpParams, Row, register, resolve_text_fields, row_text
+from .base import TextFieldsMixin, FilterOp, OpParams, Row, resolve_text_fields, row_text
+from .registry import register
 from .dedup_near import ngram_hashes, normalise_words, word_hashes
 
 _VERSION = 1  # of the normalisation + hashing scheme, part of the cache context

@@ -6,7 +6,8 @@ import re
 import xxhash
 from pydantic import Field
 
-from .base import Emitter, GlobalOp, OpParams, RowStream, TextFieldsMixin, register, row_text
+from .base import Emitter, GlobalOp, OpParams, RowStream, TextFieldsMixin, row_text
+from .registry import register
 
 _PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
 _SPACE = re.compile(r"\s+")

@@ -23,7 +23,8 @@ import numpy as np
 import xxhash
 from pydantic import Field
 
-from .base import TextFieldsMixin, Emitter, GlobalOp, OpParams, RowStream, register, resolve_text_fields, row_text
+from .base import TextFieldsMixin, Emitter, GlobalOp, OpParams, RowStream, resolve_text_fields, row_text
+from .registry import register
 
 # -- text normalisation and n-gram hashing (shared with decontaminate) -----------------------------------------
 _APOSTROPHES = re.compile(r"['’‘`]")

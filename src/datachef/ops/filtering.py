@@ -6,7 +6,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from .base import FilterOp, OpParams, Row, register
+from .base import FilterOp, OpParams, Row
+from .registry import register
 from .expr import Expression
 
 _NUMBER_IN_TEXT = re.compile(r"[-+]?\d[\d,]*(?:\.\d+)?")

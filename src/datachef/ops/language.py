@@ -7,7 +7,8 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from ..errors import ExecutionError
-from .base import TextFieldsMixin, FilterOp, OpParams, Row, register, resolve_text_fields, row_text
+from .base import TextFieldsMixin, FilterOp, OpParams, Row, resolve_text_fields, row_text
+from .registry import register
 
 _CODE = re.compile(r"^[a-z]{2,3}$")  # lid.176 labels: ISO 639-1 codes plus a few 3-letter ones (ceb, als, ...)
 _NEWLINES = re.compile(r"[\r\n\u2028\u2029]+")

@@ -14,7 +14,8 @@ from typing import Any, Iterator, Literal
 
 from pydantic import Field, field_validator
 
-from .base import META, Emitter, FieldTypes, GlobalOp, OpParams, Row, RowStream, register
+from .base import META, Emitter, FieldTypes, GlobalOp, OpParams, Row, RowStream
+from .registry import register
 from .transform import _check_template, normalise_number, render_template, template_fields
 
 _FINAL = re.compile(r"####\s*(.+?)\s*$", re.MULTILINE)

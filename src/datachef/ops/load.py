@@ -7,7 +7,8 @@ from typing import Callable, Iterator, Literal
 from pydantic import Field
 
 from ..errors import DatachefError
-from .base import META, FieldTypes, OpParams, Row, SourceOp, register
+from .base import META, FieldTypes, OpParams, Row, SourceOp
+from .registry import register
 
 
 class LoadParams(OpParams):

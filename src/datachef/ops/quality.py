@@ -6,7 +6,8 @@ from collections import Counter
 
 from pydantic import Field
 
-from .base import TextFieldsMixin, FilterOp, OpParams, Row, register, resolve_text_fields, row_text
+from .base import TextFieldsMixin, FilterOp, OpParams, Row, resolve_text_fields, row_text
+from .registry import register
 
 # A symbol is any character that is neither a letter/digit nor whitespace (underscore counts as a symbol).
 _SYMBOL = re.compile(r"[^\w\s]|_")

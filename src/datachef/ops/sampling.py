@@ -10,7 +10,8 @@ from typing import Iterable
 import orjson
 from pydantic import Field, model_validator
 
-from .base import Emitter, FieldTypes, GlobalOp, OpParams, Row, RowStream, register
+from .base import Emitter, FieldTypes, GlobalOp, OpParams, Row, RowStream
+from .registry import register
 
 
 def _pick(n_total: int, k: int, rng: random.Random) -> set[int]:

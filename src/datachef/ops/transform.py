@@ -7,7 +7,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from .base import META, Drop, FieldTypes, MapOp, OpParams, Row, register
+from .base import META, Drop, FieldTypes, MapOp, OpParams, Row
+from .registry import register
 from .expr import Expression
 
 

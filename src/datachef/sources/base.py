@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from typing import Any, Callable, Iterable, Iterator, Literal
 
 from ..errors import SourceError
-from ..ops.base import type_name
+from ..spec.profile import type_name
 from ..spec import SourceSpec
 
 OnMalformed = Literal["fail", "skip"]

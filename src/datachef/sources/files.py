@@ -18,7 +18,7 @@ from typing import IO, Any, Iterator
 import orjson
 
 from ..errors import SourceError
-from ..ops.base import type_name
+from ..spec.profile import type_name
 from ..spec import SourceSpec
 from .base import Malformed, Source
 

@@ -25,3 +25,25 @@ class SourceProfile(BaseModel):
     scanned: int = Field(0, description="Rows read to compute field statistics.")
     fields: list[FieldProfile] = Field(default_factory=list)
     examples: list[dict[str, Any]] = Field(default_factory=list)
+
+
+def type_name(value: Any) -> str:
+    """The field-type vocabulary of profiles and op contracts for one value (a list of {role, content} objects is
+    `messages`)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, list):
+        if value and all(isinstance(m, dict) and "role" in m and "content" in m for m in value):
+            return "messages"
+        return "list"
+    if isinstance(value, dict):
+        return "dict"
+    return "any"
