@@ -14,10 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from ..sources.profile import answer_fields, field_pairs
 from ..spec import Plan, PlanItem, Recipe, SourceProfile, Step, TaskSpec
-
-TEXT_TYPES = ("str", "any", "int", "float")
-
 
 class SourcePick(BaseModel):
     source: str = Field(description="Source id.")
@@ -38,55 +36,6 @@ class ChefRecipe(BaseModel):
     dedup: Literal["none", "exact", "near"] = Field("near", description="Duplicate removal.")
     decontaminate: bool = Field(True, description="Remove rows overlapping the benchmark (always recommended).")
     system_prompt: str | None = Field(None, description="Optional system turn for every example.")
-
-
-_PROMPT_NAMES = ("question", "problem", "prompt", "input", "instruction", "query")
-_RESPONSE_NAMES = ("solution", "worked_solution", "rationale", "response", "output", "answer", "target", "final")
-
-
-def _ranked(profile: SourceProfile, names: tuple[str, ...], longest_first: bool) -> list[str]:
-    """Text fields ordered by how plausible they are for a role: name hints first, then length."""
-    by_name = {f.name: f for f in profile.fields if f.type in TEXT_TYPES}
-
-    def rank(name: str) -> tuple[int, float]:
-        hint = next((i for i, n in enumerate(names) if n == name.lower()), len(names))
-        mean = by_name[name].mean_len or 0.0
-        return hint, -mean if longest_first else mean
-
-    return sorted(by_name, key=rank)
-
-
-def field_pairs(profile: SourceProfile, max_pairs: int = 2) -> list[tuple[str, str]]:
-    """The plausible (user field, assistant field) pairs of a source, most plausible first.
-
-    A weak model given free enums per role picks absurd pairs (the bare answer as both question and response), which
-    validate but yield empty or useless data; offering only distinct, plausible pairs keeps its freedom where it
-    matters (which sources, how many) and out of where it does not."""
-    users = _ranked(profile, _PROMPT_NAMES, longest_first=False)[:1]
-    assistants = [a for a in _ranked(profile, _RESPONSE_NAMES, longest_first=True) if a not in users][:3]
-    lengths = {f.name: f.mean_len or 0.0 for f in profile.fields}
-    if any(lengths[a] >= MIN_WORKED_LEN for a in assistants):
-        # A source that has worked solutions offers its short answer only as their '#### N' line (answer_fields):
-        # as a reply of its own it is a bare answer, which a benchmark that shows its work grades Task mismatch.
-        assistants = [a for a in assistants if lengths[a] > MAX_ANSWER_LEN]
-    pairs = [(u, a) for u in users for a in assistants]
-    return pairs[:max_pairs]
-
-
-# A bare final answer is short; a response that shows work is not. Mean lengths in characters.
-MAX_ANSWER_LEN = 32
-MIN_WORKED_LEN = 40
-
-
-def answer_fields(profile: SourceProfile, user: str, assistant: str) -> list[str]:
-    """Fields that may be appended as the '#### <answer>' line of a (user, assistant) pair: short, answer-like fields,
-    and only when the assistant field is a worked response. Offering any field lets a weak chef swap roles (the bare
-    answer as the reply, the worked solution as the "answer"), which yields malformed replies."""
-    by_name = {f.name: f for f in profile.fields if f.type in TEXT_TYPES}
-    if (by_name[assistant].mean_len or 0.0) < MIN_WORKED_LEN:
-        return []
-    return [name for name, f in by_name.items()
-            if name not in (user, assistant) and (f.mean_len or 0.0) <= MAX_ANSWER_LEN]
 
 
 def chef_schema(task: TaskSpec, profiles: list[SourceProfile], *, max_picks: int = 4,

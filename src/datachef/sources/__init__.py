@@ -10,12 +10,12 @@ from .base import OnMalformed, OnSkip, Source, infer_fields, merge_types
 from .benchmark import load_benchmark
 from .files import FileSource, count_nonblank_lines, infer_format
 from .hf import DiskSource, HFSource, feature_type_name
-from .profile import profile_source, render_profiles, truncate_value
+from .profile import answer_fields, field_pairs, profile_source, render_profiles, truncate_value
 from .resolve import open_source, open_task_sources, package_version, resolve_pkg_path
 
 __all__ = [
-    "DiskSource", "FileSource", "HFSource", "OnMalformed", "OnSkip", "Source", "count_nonblank_lines",
-    "feature_type_name", "infer_fields", "infer_format", "load_benchmark", "merge_types", "open_source",
+    "DiskSource", "FileSource", "HFSource", "OnMalformed", "OnSkip", "Source", "answer_fields", "count_nonblank_lines",
+    "feature_type_name", "field_pairs", "infer_fields", "infer_format", "load_benchmark", "merge_types", "open_source",
     "open_task_sources", "package_version", "profile_source", "render_profiles", "resolve_pkg_path",
     "truncate_value",
 ]

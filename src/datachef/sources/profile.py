@@ -138,3 +138,55 @@ def _num(x: float | None) -> str:
     if x is None:
         return "?"
     return f"{x:,.1f}" if x < 100 else f"{x:,.0f}"
+
+
+# -- field roles: which of a source's fields can be the user turn, the reply, the final answer ---------------------
+_TURN_TYPES = ("str", "any", "int", "float")  # fields that can fill a chat turn (numbers render as text)
+
+_PROMPT_NAMES = ("question", "problem", "prompt", "input", "instruction", "query")
+_RESPONSE_NAMES = ("solution", "worked_solution", "rationale", "response", "output", "answer", "target", "final")
+
+
+def _ranked(profile: SourceProfile, names: tuple[str, ...], longest_first: bool) -> list[str]:
+    """Text fields ordered by how plausible they are for a role: name hints first, then length."""
+    by_name = {f.name: f for f in profile.fields if f.type in _TURN_TYPES}
+
+    def rank(name: str) -> tuple[int, float]:
+        hint = next((i for i, n in enumerate(names) if n == name.lower()), len(names))
+        mean = by_name[name].mean_len or 0.0
+        return hint, -mean if longest_first else mean
+
+    return sorted(by_name, key=rank)
+
+
+def field_pairs(profile: SourceProfile, max_pairs: int = 2) -> list[tuple[str, str]]:
+    """The plausible (user field, assistant field) pairs of a source, most plausible first.
+
+    A weak model given free enums per role picks absurd pairs (the bare answer as both question and response), which
+    validate but yield empty or useless data; offering only distinct, plausible pairs keeps its freedom where it
+    matters (which sources, how many) and out of where it does not."""
+    users = _ranked(profile, _PROMPT_NAMES, longest_first=False)[:1]
+    assistants = [a for a in _ranked(profile, _RESPONSE_NAMES, longest_first=True) if a not in users][:3]
+    lengths = {f.name: f.mean_len or 0.0 for f in profile.fields}
+    if any(lengths[a] >= MIN_WORKED_LEN for a in assistants):
+        # A source that has worked solutions offers its short answer only as their '#### N' line (answer_fields):
+        # as a reply of its own it is a bare answer, which a benchmark that shows its work grades Task mismatch.
+        assistants = [a for a in assistants if lengths[a] > MAX_ANSWER_LEN]
+    pairs = [(u, a) for u in users for a in assistants]
+    return pairs[:max_pairs]
+
+
+# A bare final answer is short; a response that shows work is not. Mean lengths in characters.
+MAX_ANSWER_LEN = 32
+MIN_WORKED_LEN = 40
+
+
+def answer_fields(profile: SourceProfile, user: str, assistant: str) -> list[str]:
+    """Fields that may be appended as the '#### <answer>' line of a (user, assistant) pair: short, answer-like fields,
+    and only when the assistant field is a worked response. Offering any field lets a weak chef swap roles (the bare
+    answer as the reply, the worked solution as the "answer"), which yields malformed replies."""
+    by_name = {f.name: f for f in profile.fields if f.type in _TURN_TYPES}
+    if (by_name[assistant].mean_len or 0.0) < MIN_WORKED_LEN:
+        return []
+    return [name for name, f in by_name.items()
+            if name not in (user, assistant) and (f.mean_len or 0.0) <= MAX_ANSWER_LEN]
