@@ -81,3 +81,35 @@ def test_content_hash_ignores_key_order():
 
     assert content_hash({"a": 1, "b": [1, 2]}) == content_hash({"b": [1, 2], "a": 1})
     assert len(content_hash({"a": 1}, 16)) == 16 and content_hash({"a": 1}) != content_hash({"a": 2})
+
+
+def test_stage_ledger_runs_once_per_fingerprint_and_resumes(tmp_path):
+    from datachef.stages import Stage, StageLedger
+
+    calls: list[str] = []
+    out = tmp_path / "a.txt"
+
+    def work() -> dict:
+        calls.append("a")
+        out.write_text("done")
+        return {"n": 3}
+
+    first = StageLedger(tmp_path).run(Stage("a", {"x": 1}, work, outputs=[out]))
+    assert first.ran and first.info["n"] == 3 and "seconds" in first.info and calls == ["a"]
+    again = StageLedger(tmp_path).run(Stage("a", {"x": 1}, work, outputs=[out]))  # a new process: read from disk
+    assert not again.ran and again.info == first.info and calls == ["a"]
+    out.unlink()  # an output gone: the stage runs again
+    assert StageLedger(tmp_path).run(Stage("a", {"x": 1}, work, outputs=[out])).ran and calls == ["a", "a"]
+    other = StageLedger(tmp_path).run(Stage("a", {"x": 2}, work, outputs=[out], invalidates=("b",)))
+    assert other.ran and other.fingerprint != first.fingerprint
+
+
+def test_a_failed_stage_is_not_recorded(tmp_path):
+    from datachef.stages import Stage, StageLedger
+
+    def boom() -> dict:
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        StageLedger(tmp_path).run(Stage("a", {}, boom))
+    assert StageLedger(tmp_path).get("a") == {}

@@ -7,7 +7,7 @@ each downstream score (accuracy, negative gold-answer NLL) across corpora: Pears
 
 Corpora (ids in brackets):
 - single-source [`src-<source>`]: a typed recipe load → to_chat → sample(budget), with the source's most plausible
-  (user, assistant) field pair (`chef.typed.field_pairs` over its profile), run by the engine (step-cached).
+  (user, assistant) field pair (`sources.field_pairs` over its profile), run by the engine (step-cached).
   When the task has more sources than single-source slots, the rule is: sources that can fill the budget (by their
   profiled row count) first, in the task's order, then the smaller ones, largest first. `sources=` overrides it.
 - length-based [`len-shortest`, `len-longest`, `len-q50`, ...]: windows of `budget` records from the union of the
@@ -20,46 +20,38 @@ recipe corpora come on top.
 Everything lands in OUT/corpora/<id>/ (run/ with data.jsonl + manifest, verify.json, proxies.json, train/train.json,
 adapter/ of a LoRA run, eval.json + eval_items.jsonl, stages.json), OUT/base/eval.json (the untrained base model:
 a reference row, not part of the correlation), OUT/correlation.json, OUT/table.md, OUT/table.csv and OUT/scatter.png.
-Every stage records a fingerprint of what it depends on in stages.json after its output is written, so a killed
-study resumes: a stage whose output exists with a matching fingerprint is skipped, training continues from its last
-checkpoint. Full model checkpoints (a merged 135M model is ~0.5 GB) are deleted after evaluation unless
+Every stage records a fingerprint of what it depends on in stages.json after its output is written
+(`datachef.stages`), so a killed study resumes: a stage whose output exists with a matching fingerprint is skipped,
+training continues from its last checkpoint. Full model checkpoints (a merged 135M model is ~0.5 GB) are deleted after evaluation unless
 `keep_checkpoints`; LoRA adapters are kept.
 """
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
 import json
-import math
 import random
 import shutil
 import time
-import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..io import atomic_open, load_recipe, load_task, sha256_file, task_base_dir, write_json_atomic
+from ..io import atomic_open, iter_jsonl, load_recipe, load_task, sha256_file, task_base_dir, write_json_atomic
 from ..spec import Plan, PlanItem, Recipe, Step, TaskSpec
+from ..stages import Stage, StageLedger, StageOutcome, fingerprint
+from .correlation import (DOWNSTREAM, PAPER_MEAN_PEARSON, PROXIES, StudyResult, correlate_scores, correlation_table,
+                          mean_finite, render_table, write_outputs)
 from .train import AdaptError, TrainConfig, resolve_base
 
 if TYPE_CHECKING:
     from ..llm.base import LLMClient
     from ..verifier import Verifier
 
-Log = Callable[[str], None]
+__all__ = ["CorpusPlan", "CorrelateConfig", "StudyResult", "correlate_scores", "correlation_table", "plan_corpora",
+           "render_table", "run_correlation", "single_source_recipe"]
 
-PROXIES = ("verifier", "length_tokens", "relevance")
-DOWNSTREAM = ("accuracy", "neg_nll")
-LABELS = {"verifier": "verifier score", "length_tokens": "mean response length (tokens)",
-          "length_chars": "mean response length (chars)", "relevance": "embedding relevance",
-          "accuracy": "benchmark accuracy", "neg_nll": "−gold-answer NLL"}
-# DataChef's reported mean, over 6 tasks, of the Pearson correlation between the verifier score of a recipe's data
-# and the benchmark score of the model fine-tuned on it.
-PAPER_MEAN_PEARSON = 0.59
+Log = Callable[[str], None]
 
 
 class CorrelateConfig(BaseModel):
@@ -103,66 +95,7 @@ class CorpusPlan:
     recipe_file: str | None = None
 
 
-@dataclass
-class StudyResult:
-    out: Path
-    rows: list[dict[str, Any]]
-    base: dict[str, Any] | None
-    correlations: dict[str, dict[str, dict[str, Any]]]
-    summary: dict[str, Any]
-    timings: dict[str, float] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-
-
-# -------------------------------------------------------------------------------------------------------- statistics
-
-def correlate_scores(xs: list[float | None], ys: list[float | None]) -> dict[str, Any]:
-    """Pearson and Spearman correlation (with two-sided p-values) of paired values; pairs with a missing or
-    non-finite value are left out. Fewer than 3 pairs or a constant side give NaN and a `note`, never an error."""
-    pairs = [(float(x), float(y)) for x, y in zip(xs, ys)
-             if x is not None and y is not None and math.isfinite(float(x)) and math.isfinite(float(y))]
-    nan = float("nan")
-    out: dict[str, Any] = {"n": len(pairs), "pearson": nan, "pearson_p": nan, "spearman": nan, "spearman_p": nan,
-                           "note": None}
-    if len(pairs) < 3:
-        out["note"] = f"only {len(pairs)} corpora with both values (need 3)"
-        return out
-    a, b = [p[0] for p in pairs], [p[1] for p in pairs]
-    constant = [name for name, v in (("proxy", a), ("downstream score", b)) if max(v) - min(v) <= 1e-12 * max(
-        1.0, abs(max(v)))]
-    if constant:
-        out["note"] = f"constant {' and '.join(constant)} across corpora: correlation undefined"
-        return out
-    from scipy import stats
-
-    with warnings.catch_warnings():  # near-constant inputs warn; the values are still defined
-        warnings.simplefilter("ignore")
-        pr = stats.pearsonr(a, b)
-        sr = stats.spearmanr(a, b)
-    out.update(pearson=float(pr.statistic), pearson_p=float(pr.pvalue), spearman=float(sr.statistic),
-               spearman_p=float(sr.pvalue))
-    if not math.isfinite(out["spearman"]):
-        out["note"] = "ranks are constant on one side: Spearman undefined"
-    return out
-
-
-def correlation_table(rows: list[dict[str, Any]], proxies: tuple[str, ...] = PROXIES,
-                      downstream: tuple[str, ...] = DOWNSTREAM) -> dict[str, dict[str, dict[str, Any]]]:
-    """{proxy: {downstream score: correlate_scores(...)}} over the corpus rows."""
-    return {p: {d: correlate_scores([r.get(p) for r in rows], [r.get(d) for r in rows]) for d in downstream}
-            for p in proxies}
-
-
-def _mean_finite(values: list[float]) -> float:
-    good = [v for v in values if v is not None and math.isfinite(v)]
-    return sum(good) / len(good) if good else float("nan")
-
-
 # ---------------------------------------------------------------------------------------------------------- helpers
-
-def _hash(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
 
 def _slug(text: str) -> str:
     s = "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
@@ -170,8 +103,7 @@ def _slug(text: str) -> str:
 
 
 def _read_records(path: Path) -> list[dict[str, Any]]:
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    return list(iter_jsonl(path))
 
 
 def _turn(rec: dict[str, Any], role: str, last: bool) -> str:
@@ -185,35 +117,6 @@ def _write_records(path: Path, records: list[dict[str, Any]]) -> None:
     with atomic_open(path) as f:
         for r in records:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
-
-
-class _Stages:
-    """corpora/<id>/stages.json: per stage, the fingerprint it was done with and what it measured."""
-
-    def __init__(self, folder: Path):
-        self.path = folder / "stages.json"
-        self.data: dict[str, dict[str, Any]] = {}
-        if self.path.is_file():
-            try:
-                self.data = json.loads(self.path.read_text(encoding="utf-8"))
-            except json.JSONDecodeError:
-                self.data = {}  # a torn file (it is written atomically, so only by hand): redo everything
-
-    def done(self, stage: str, fp: str, *outputs: Path) -> bool:
-        entry = self.data.get(stage)
-        return bool(entry and entry.get("fp") == fp and all(p.exists() for p in outputs))
-
-    def get(self, stage: str) -> dict[str, Any]:
-        return self.data.get(stage, {})
-
-    def mark(self, stage: str, fp: str, **info: Any) -> None:
-        self.data[stage] = {"fp": fp, **info}
-        write_json_atomic(self.path, self.data)
-
-    def drop(self, *stages: str) -> None:
-        for s in stages:
-            self.data.pop(s, None)
-        write_json_atomic(self.path, self.data)
 
 
 # --------------------------------------------------------------------------------------------------------- planning
@@ -247,8 +150,7 @@ def _length_id(q: float) -> str:
 def plan_corpora(task: TaskSpec, config: CorrelateConfig, budget: int, *,
                  log: Log | None = None) -> tuple[list[CorpusPlan], list[str]]:
     """The corpora of the study and notes on choices made (sources skipped or left out)."""
-    from ..chef.typed import field_pairs
-    from ..sources import open_source, profile_source
+    from ..sources import field_pairs, open_source, profile_source
 
     notes: list[str] = []
     base = task_base_dir(task)
@@ -320,9 +222,6 @@ class _Study:
         if self.log_fn:
             self.log_fn(msg)
 
-    def _tick(self, stage: str, seconds: float) -> None:
-        self.wall[stage] = round(self.wall.get(stage, 0.0) + seconds, 2)
-
     # -- shared heavy objects, built on first use --------------------------------------------------------------
     @property
     def verifier(self) -> "Verifier":
@@ -354,38 +253,43 @@ class _Study:
 
         return {sid: open_source(self.task.source(sid), task_base_dir(self.task)).fingerprint() for sid in ids}
 
+    def _ran(self, stage: str, outcome: StageOutcome) -> StageOutcome:
+        if outcome.ran:
+            self.wall[stage] = round(self.wall.get(stage, 0.0) + outcome.seconds, 2)
+        return outcome
+
     def build(self, plan: CorpusPlan, singles: dict[str, Path]) -> Path:
         folder = self.out / "corpora" / plan.id
-        stages = _Stages(folder)
         run_dir = folder / "run"
         data = run_dir / "data.jsonl"
         c = self.config
         if plan.kind == "source":
             recipe = single_source_recipe(self.task, plan.source, *plan.fields, self.budget, c.seed)
-            fp = _hash({"recipe": recipe.content_hash(), "sources": self.source_fingerprints([plan.source])})
+            inputs: dict[str, Any] = {"recipe": recipe.content_hash(),
+                                      "sources": self.source_fingerprints([plan.source])}
         elif plan.kind == "recipe":
             recipe = load_recipe(plan.recipe_file)
-            fp = _hash({"recipe": recipe.content_hash(), "budget": self.budget, "seed": c.seed,
-                        "sources": self.source_fingerprints([s.id for s in self.task.sources])})
+            inputs = {"recipe": recipe.content_hash(), "budget": self.budget, "seed": c.seed,
+                      "sources": self.source_fingerprints([s.id for s in self.task.sources])}
         else:
-            inputs = {cid: sha256_file(p) for cid, p in sorted(singles.items())}
-            fp = _hash({"quantile": plan.quantile, "budget": self.budget, "inputs": inputs})
-        if stages.done("build", fp, data):
-            return data
-        stages.drop("build", "verify", "proxies", "train_started", "train", "eval")
-        t = time.time()
-        if plan.kind == "source":
-            from ..engine import run_recipe
+            inputs = {"quantile": plan.quantile, "budget": self.budget,
+                      "inputs": {cid: sha256_file(p) for cid, p in sorted(singles.items())}}
 
-            self.log(f"[{plan.id}] building: {plan.description}")
-            run_recipe(recipe, self.task, run_dir, cache_dir=c.cache_dir, seed=c.seed, progress=False)
-        elif plan.kind == "recipe":
-            self._build_from_recipe(plan, recipe, folder)
-        else:
-            self._build_length(plan, singles, run_dir)
-        n = sum(1 for _ in open(data, encoding="utf-8"))
-        stages.mark("build", fp, seconds=round(time.time() - t, 2), records=n, data_sha256=sha256_file(data))
-        self._tick("build", time.time() - t)
+        def work() -> dict[str, Any]:
+            if plan.kind == "source":
+                from ..engine import run_recipe
+
+                self.log(f"[{plan.id}] building: {plan.description}")
+                run_recipe(recipe, self.task, run_dir, cache_dir=c.cache_dir, seed=c.seed, progress=False)
+            elif plan.kind == "recipe":
+                self._build_from_recipe(plan, recipe, folder)
+            else:
+                self._build_length(plan, singles, run_dir)
+            return {"records": sum(1 for _ in iter_jsonl(data)), "data_sha256": sha256_file(data)}
+
+        self._ran("build", StageLedger(folder).run(Stage(
+            "build", inputs, work, outputs=[data],
+            invalidates=("verify", "proxies", "train_started", "train", "eval"))))
         return data
 
     def _build_from_recipe(self, plan: CorpusPlan, recipe: Recipe, folder: Path) -> None:
@@ -426,47 +330,45 @@ class _Study:
     # -- proxies -----------------------------------------------------------------------------------------------
     def verify(self, plan: CorpusPlan, data: Path) -> dict[str, Any]:
         folder = data.parent.parent
-        stages = _Stages(folder)
+        ledger = StageLedger(folder)
         c = self.config
-        fp = _hash({"data": stages.get("build").get("data_sha256"), "judge": self.judge_name(), "sample": c.sample,
-                    "seed": c.seed})
         out = folder / "verify.json"
-        if stages.done("verify", fp, out):
-            return json.loads(out.read_text(encoding="utf-8"))
-        t = time.time()
-        report = self.verifier.verify(data.parent, sample=c.sample, seed=c.seed, write=False)
-        result = report.as_dict()
-        write_json_atomic(out, result)
-        stages.mark("verify", fp, seconds=round(time.time() - t, 2), score=report.score)
-        self._tick("verify", time.time() - t)
-        self.log(f"[{plan.id}] verifier score {report.score:.3f} ({report.status}; "
-                 + ", ".join(f"{g} {n}" for g, n in report.grade_histogram.items() if n) + ")")
-        return result
+
+        def work() -> dict[str, Any]:
+            report = self.verifier.verify(data.parent, sample=c.sample, seed=c.seed, write=False)
+            write_json_atomic(out, report.as_dict())
+            self.log(f"[{plan.id}] verifier score {report.score:.3f} ({report.status}; "
+                     + ", ".join(f"{g} {n}" for g, n in report.grade_histogram.items() if n) + ")")
+            return {"score": report.score}
+
+        inputs = {"data": ledger.get("build").get("data_sha256"), "judge": self.judge_name(), "sample": c.sample,
+                  "seed": c.seed}
+        self._ran("verify", ledger.run(Stage("verify", inputs, work, outputs=[out])))
+        return json.loads(out.read_text(encoding="utf-8"))
 
     def proxies(self, plan: CorpusPlan, data: Path) -> dict[str, Any]:
         folder = data.parent.parent
-        stages = _Stages(folder)
+        ledger = StageLedger(folder)
         c = self.config
-        fp = _hash({"data": stages.get("build").get("data_sha256"), "base": c.base,
-                    "relevance_sample": c.relevance_sample, "seed": c.seed})
         out = folder / "proxies.json"
-        if stages.done("proxies", fp, out):
-            return json.loads(out.read_text(encoding="utf-8"))
-        t = time.time()
-        records = _read_records(data)
-        responses = [_turn(r, "assistant", True) for r in records]
-        tokens = [len(self.tokenizer(x, add_special_tokens=False)["input_ids"]) for x in responses]
-        users = [_turn(r, "user", False) for r in records]
-        if len(users) > c.relevance_sample:
-            users = random.Random(c.seed).sample(users, c.relevance_sample)
-        sims = [s["question_similarity"] for s in self.verifier.relevance().score(users)]
-        result = {"records": len(records), "length_chars": _mean_finite([float(len(x)) for x in responses]),
-                  "length_tokens": _mean_finite([float(n) for n in tokens]),
-                  "relevance": _mean_finite(sims), "relevance_sampled": len(users)}
-        write_json_atomic(out, result)
-        stages.mark("proxies", fp, seconds=round(time.time() - t, 2))
-        self._tick("proxies", time.time() - t)
-        return result
+
+        def work() -> None:
+            records = _read_records(data)
+            responses = [_turn(r, "assistant", True) for r in records]
+            tokens = [len(self.tokenizer(x, add_special_tokens=False)["input_ids"]) for x in responses]
+            users = [_turn(r, "user", False) for r in records]
+            if len(users) > c.relevance_sample:
+                users = random.Random(c.seed).sample(users, c.relevance_sample)
+            sims = [s["question_similarity"] for s in self.verifier.relevance().score(users)]
+            write_json_atomic(out, {"records": len(records),
+                                    "length_chars": mean_finite([float(len(x)) for x in responses]),
+                                    "length_tokens": mean_finite([float(n) for n in tokens]),
+                                    "relevance": mean_finite(sims), "relevance_sampled": len(users)})
+
+        inputs = {"data": ledger.get("build").get("data_sha256"), "base": c.base,
+                  "relevance_sample": c.relevance_sample, "seed": c.seed}
+        self._ran("proxies", ledger.run(Stage("proxies", inputs, work, outputs=[out])))
+        return json.loads(out.read_text(encoding="utf-8"))
 
     # -- downstream --------------------------------------------------------------------------------------------
     def eval_settings(self) -> dict[str, Any]:
@@ -478,59 +380,61 @@ class _Study:
         from .train import train_sft
 
         folder = data.parent.parent
-        stages = _Stages(folder)
+        ledger = StageLedger(folder)
         cfg = self.train_config()
-        train_fp = _hash({"data": stages.get("build").get("data_sha256"), "base": self.config.base,
-                          "config": cfg.model_dump(mode="json")})
-        eval_fp = _hash({"train": train_fp, **self.eval_settings()})
-        out = folder / "eval.json"
-        if stages.done("eval", eval_fp, out):
-            return json.loads(out.read_text(encoding="utf-8"))
-        train_dir = folder / "train"
-        if not stages.done("train", train_fp, train_dir / "final" / "config.json"):
-            if stages.get("train_started").get("fp") != train_fp:
+        train_inputs = {"data": ledger.get("build").get("data_sha256"), "base": self.config.base,
+                        "config": cfg.model_dump(mode="json")}
+        eval_inputs = {"train": fingerprint(train_inputs), **self.eval_settings()}
+        train_dir, out = folder / "train", folder / "eval.json"
+
+        def train() -> dict[str, Any]:
+            fp = fingerprint(train_inputs)
+            if ledger.get("train_started").get("fp") != fp:
                 shutil.rmtree(train_dir, ignore_errors=True)  # another corpus or config: its checkpoints are stale
-                stages.mark("train_started", train_fp)
-            elif stages.get("train").get("fp") == train_fp:
+                ledger.mark("train_started", fp)
+            elif ledger.get("train").get("fp") == fp:
                 # Trained, but the model was deleted after an evaluation with other settings: train again.
                 shutil.rmtree(train_dir, ignore_errors=True)
-            t = time.time()
-            self.log(f"[{plan.id}] training ({self.config.profile} profile, {stages.get('build').get('records')} "
+            self.log(f"[{plan.id}] training ({self.config.profile} profile, {ledger.get('build').get('records')} "
                      f"records)")
             res = train_sft(data, self.config.base, train_dir, cfg, resume=True,
                             log=(lambda m: self.log(f"[{plan.id}] {m}")) if self.log_fn else None)
-            stages.mark("train", train_fp, seconds=round(time.time() - t, 2), steps=res.steps,
-                        train_loss=res.train_loss, final_loss=res.final_loss, samples=res.samples)
-            self._tick("train", time.time() - t)
-        t = time.time()
-        s = self.eval_settings()
-        result = evaluate(train_dir, self.task, limit=s["limit"], batch_size=s["batch_size"],
-                          max_new_tokens=s["max_new_tokens"], out=folder)
-        stages.mark("eval", eval_fp, seconds=round(time.time() - t, 2), score=result.score, nll=result.nll)
-        self._tick("eval", time.time() - t)
-        self.log(f"[{plan.id}] {result.metric} {result.score:.3f}, gold NLL {result.nll:.3f}")
-        if not self.config.keep_checkpoints:
-            _prune_checkpoints(train_dir, folder / "adapter")
-        return result.model_dump(mode="json")
+            return {"steps": res.steps, "train_loss": res.train_loss, "final_loss": res.final_loss,
+                    "samples": res.samples}
+
+        def evaluate_trained() -> dict[str, Any]:
+            s = self.eval_settings()
+            result = evaluate(train_dir, self.task, limit=s["limit"], batch_size=s["batch_size"],
+                              max_new_tokens=s["max_new_tokens"], out=folder)
+            self.log(f"[{plan.id}] {result.metric} {result.score:.3f}, gold NLL {result.nll:.3f}")
+            if not self.config.keep_checkpoints:
+                _prune_checkpoints(train_dir, folder / "adapter")
+            return {"score": result.score, "nll": result.nll}
+
+        # Training is its own stage, needed only while the evaluation is not done (its model may be pruned since).
+        if not ledger.done("eval", fingerprint(eval_inputs), [out]):
+            self._ran("train", ledger.run(Stage("train", train_inputs, train,
+                                                outputs=[train_dir / "final" / "config.json"])))
+        self._ran("eval", ledger.run(Stage("eval", eval_inputs, evaluate_trained, outputs=[out])))
+        return json.loads(out.read_text(encoding="utf-8"))
 
     def base_eval(self) -> dict[str, Any]:
         from .evaluate import evaluate
 
         folder = self.out / "base"
-        stages = _Stages(folder)
-        fp = _hash({"base": self.config.base, **self.eval_settings()})
         out = folder / "eval.json"
-        if stages.done("eval", fp, out):
-            return json.loads(out.read_text(encoding="utf-8"))
-        t = time.time()
-        s = self.eval_settings()
-        self.log("[base] evaluating the untrained base model")
-        result = evaluate(self.config.base, self.task, limit=s["limit"], batch_size=s["batch_size"],
-                          max_new_tokens=s["max_new_tokens"], out=folder)
-        stages.mark("eval", fp, seconds=round(time.time() - t, 2), score=result.score, nll=result.nll)
-        self._tick("base_eval", time.time() - t)
-        self.log(f"[base] {result.metric} {result.score:.3f}, gold NLL {result.nll:.3f}")
-        return result.model_dump(mode="json")
+
+        def work() -> dict[str, Any]:
+            s = self.eval_settings()
+            self.log("[base] evaluating the untrained base model")
+            result = evaluate(self.config.base, self.task, limit=s["limit"], batch_size=s["batch_size"],
+                              max_new_tokens=s["max_new_tokens"], out=folder)
+            self.log(f"[base] {result.metric} {result.score:.3f}, gold NLL {result.nll:.3f}")
+            return {"score": result.score, "nll": result.nll}
+
+        self._ran("base_eval", StageLedger(folder).run(Stage("eval", {"base": self.config.base,
+                                                                      **self.eval_settings()}, work, outputs=[out])))
+        return json.loads(out.read_text(encoding="utf-8"))
 
 
 def _prune_checkpoints(train_dir: Path, adapter_dir: Path) -> None:
@@ -586,7 +490,7 @@ def run_correlation(task: TaskSpec | str | Path, out: str | Path, config: Correl
     base = study.base_eval()
     for p, row in zip(plans, rows):
         ev = study.train_and_eval(p, data[p.id])
-        st = _Stages(out / "corpora" / p.id).get("train")
+        st = StageLedger(out / "corpora" / p.id).get("train")
         row.update(accuracy=ev["score"], nll=ev["nll"], neg_nll=-ev["nll"] if ev["nll"] is not None else None,
                    metric=ev["metric"], eval_n=ev["n"], train_loss=st.get("train_loss"), train_steps=st.get("steps"))
 
@@ -595,12 +499,12 @@ def run_correlation(task: TaskSpec | str | Path, out: str | Path, config: Correl
         for score, r in by_score.items():
             if r["note"]:
                 notes.append(f"{proxy} vs {score}: {r['note']}")
-    summary = {p: {"mean_pearson": _mean_finite([correlations[p][d]["pearson"] for d in DOWNSTREAM]),
-                   "mean_spearman": _mean_finite([correlations[p][d]["spearman"] for d in DOWNSTREAM])}
+    summary = {p: {"mean_pearson": mean_finite([correlations[p][d]["pearson"] for d in DOWNSTREAM]),
+                   "mean_spearman": mean_finite([correlations[p][d]["spearman"] for d in DOWNSTREAM])}
                for p in PROXIES}
     summary["paper_mean_pearson"] = PAPER_MEAN_PEARSON
     timings = _stage_seconds(out, plans)
-    timings["base_eval"] = _Stages(out / "base").get("eval").get("seconds", 0.0)
+    timings["base_eval"] = StageLedger(out / "base").get("eval").get("seconds", 0.0)
     timings["this_invocation"] = round(time.time() - started, 2)
     base_row = {"accuracy": base["score"], "nll": base["nll"], "metric": base["metric"], "n": base["n"]}
     result = StudyResult(out=out, rows=rows, base=base_row, correlations=correlations, summary=summary,
@@ -613,110 +517,9 @@ def _stage_seconds(out: Path, plans: list[CorpusPlan]) -> dict[str, float]:
     """Seconds per stage summed over corpora, as recorded when each stage ran (a resumed study keeps its cost)."""
     total: dict[str, float] = {s: 0.0 for s in ("build", "verify", "proxies", "train", "eval")}
     for p in plans:
-        st = _Stages(out / "corpora" / p.id)
+        st = StageLedger(out / "corpora" / p.id)
         for s in total:
             total[s] += float(st.get(s).get("seconds", 0.0) or 0.0)
     return {k: round(v, 2) for k, v in total.items()}
 
 
-# ---------------------------------------------------------------------------------------------------------- outputs
-
-def _fmt(x: Any, digits: int = 3) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "—"
-    if isinstance(x, float):
-        return f"{x:.{digits}f}"
-    return str(x)
-
-
-def _fmt_p(p: float) -> str:
-    if not math.isfinite(p):
-        return "—"
-    return f"{p:.2g}" if p >= 1e-3 else "<0.001"
-
-
-def render_table(result: StudyResult) -> str:
-    """The per-corpus table, the correlation table and the notes, as Markdown."""
-    lines = ["| corpus | kind | records | verifier | length (tok) | length (chars) | relevance | accuracy | gold NLL |"
-             " train loss |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in result.rows:
-        lines.append(f"| {r['id']} | {r['kind']} | {r['records']} | {_fmt(r['verifier'])} | "
-                     f"{_fmt(r['length_tokens'], 1)} | {_fmt(r['length_chars'], 1)} | {_fmt(r['relevance'])} | "
-                     f"{_fmt(r.get('accuracy'))} | {_fmt(r.get('nll'))} | {_fmt(r.get('train_loss'))} |")
-    if result.base:
-        lines.append(f"| *base (untrained)* | reference | 0 | — | — | — | — | {_fmt(result.base['accuracy'])} | "
-                     f"{_fmt(result.base['nll'])} | — |")
-    head = " | ".join(f"{LABELS[d]}: Pearson r (p) | Spearman ρ (p)" for d in DOWNSTREAM)
-    lines += ["", f"| proxy | {head} | mean Pearson |", "|---|" + "---:|" * (2 * len(DOWNSTREAM) + 1)]
-    for p, by_score in result.correlations.items():
-        cells = []
-        for d in DOWNSTREAM:
-            c = by_score[d]
-            cells += [f"{_fmt(c['pearson'])} ({_fmt_p(c['pearson_p'])})",
-                      f"{_fmt(c['spearman'])} ({_fmt_p(c['spearman_p'])})"]
-        lines.append(f"| {LABELS[p]} | " + " | ".join(cells) + f" | {_fmt(result.summary[p]['mean_pearson'])} |")
-    n = len(result.rows)
-    bench_r = result.correlations.get("verifier", {}).get("accuracy", {}).get("pearson")
-    lines += ["", f"n = {n} corpora. Verifier score vs the benchmark score (the paper's protocol; its mean over 6 "
-                  f"tasks is {PAPER_MEAN_PEARSON}): Pearson {_fmt(bench_r)}. Mean Pearson over both downstream "
-                  f"scores: {_fmt(result.summary['verifier']['mean_pearson'])}."]
-    if result.notes:
-        lines += [""] + [f"- note: {x}" for x in result.notes]
-    return "\n".join(lines) + "\n"
-
-
-def write_outputs(result: StudyResult, *, task: str, config: CorrelateConfig, budget: int) -> None:
-    out = result.out
-    write_json_atomic(out / "correlation.json", {
-        "task": task, "budget": budget, "config": config.model_dump(mode="json"), "corpora": result.rows,
-        "base": result.base, "correlations": result.correlations, "summary": result.summary,
-        "timings": result.timings, "notes": result.notes})
-    with atomic_open(out / "table.md") as f:
-        f.write(render_table(result))
-    cols = ["id", "kind", "records", "verifier", "length_tokens", "length_chars", "relevance", "accuracy", "nll",
-            "neg_nll", "train_loss", "train_steps", "description"]
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
-    w.writeheader()
-    for r in result.rows:
-        w.writerow(r)
-    with atomic_open(out / "table.csv") as f:
-        f.write(buf.getvalue())
-    plot_scatter(result, out / "scatter.png")
-
-
-def plot_scatter(result: StudyResult, path: Path) -> None:
-    """One panel per (proxy, downstream score): labelled corpora, the base model as a dashed line, r in the title."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(len(PROXIES), len(DOWNSTREAM), figsize=(5.5 * len(DOWNSTREAM), 4 * len(PROXIES)),
-                             squeeze=False)
-    colors = {"source": "tab:blue", "length": "tab:orange", "recipe": "tab:green"}
-    for i, p in enumerate(PROXIES):
-        for j, d in enumerate(DOWNSTREAM):
-            ax = axes[i][j]
-            pts = [(r[p], r.get(d), r) for r in result.rows
-                   if r.get(p) is not None and r.get(d) is not None and math.isfinite(r[p]) and math.isfinite(r[d])]
-            for x, y, r in pts:
-                ax.scatter([x], [y], color=colors.get(r["kind"], "gray"), s=30)
-                ax.annotate(r["id"], (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
-            if result.base is not None:
-                ref = result.base["accuracy"] if d == "accuracy" else (
-                    -result.base["nll"] if result.base.get("nll") is not None else None)
-                if ref is not None:
-                    ax.axhline(ref, color="gray", linestyle="--", linewidth=0.8, label="base (untrained)")
-                    ax.legend(fontsize=7, loc="best")
-            c = result.correlations[p][d]
-            ax.set_title(f"r = {_fmt(c['pearson'], 2)}, ρ = {_fmt(c['spearman'], 2)} (n = {c['n']})", fontsize=9)
-            ax.set_xlabel(LABELS[p], fontsize=8)
-            ax.set_ylabel(LABELS[d], fontsize=8)
-            ax.tick_params(labelsize=7)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    with atomic_open(path, "wb") as f:
-        f.write(buf.getvalue())
