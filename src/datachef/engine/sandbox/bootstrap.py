@@ -38,7 +38,7 @@ the held-out benchmark, call the LLM) through the *broker*: a pair of pipes carr
 each call with the `broker` handler given to `run_sandboxed`; `BrokerClient` is the script side.
 
 This file must stay importable with the standard library only: the child runs it as its bootstrap script
-(`python -I -B sandbox.py CONFIG`) before anything else is imported.
+(`python -I -B bootstrap.py CONFIG`) before anything else is imported.
 """
 from __future__ import annotations
 
@@ -681,7 +681,7 @@ class BrokerClient:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Child side: the bootstrap (runs as `python -I -B sandbox.py CONFIG`, standard library only)
+# Child side: the bootstrap (runs as `python -I -B bootstrap.py CONFIG`, standard library only)
 # ---------------------------------------------------------------------------------------------------------------
 class SandboxViolation(PermissionError):
     """Raised inside the sandbox when the audit hook blocks an action."""
