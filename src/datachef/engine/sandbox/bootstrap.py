@@ -54,7 +54,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Literal, Mapping, Sequence
 
@@ -62,6 +62,7 @@ Status = Literal["ok", "error", "timeout", "killed", "limit"]
 Isolation = Literal["auto", "bwrap", "unshare", "none"]
 
 INNER_RUN_DIR = "/tmp/run"  # where the run folder appears inside the namespaces
+BOOTSTRAP = os.path.abspath(__file__)  # the child runs this file by path
 BROKER_ENV = "DATACHEF_SANDBOX_BROKER"  # "read_fd,write_fd" of the broker pipes, in the child
 # Exit codes of the bootstrap; the parent mainly reads the report pipe, these are the fallback.
 EXIT_ERROR, EXIT_LIMIT, EXIT_VIOLATION, EXIT_SETUP = 1, 213, 214, 215
@@ -193,7 +194,12 @@ def probe_isolation() -> dict[str, Any]:
 _BROKEN_MODES: set[str] = set()  # modes whose in-namespace setup failed here; "auto" skips them afterwards
 
 
-def _choose_mode(isolation: str) -> str:
+def mark_broken(mode: str) -> None:
+    """Remember that `mode` is offered here but its in-namespace setup failed, so that "auto" skips it from now on."""
+    _BROKEN_MODES.add(mode)
+
+
+def choose_mode(isolation: str) -> str:
     info = probe_isolation()
     if isolation == "auto":
         for m in info["modes"]:
@@ -256,196 +262,81 @@ def _home_dirs() -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Parent side
+# What the script sees
 # ---------------------------------------------------------------------------------------------------------------
-def run_sandboxed(code: str, run_dir: str | os.PathLike, *, script_name: str = "script.py",
-                  limits: SandboxLimits | None = None, env: Mapping[str, str] | None = None,
-                  preload: Sequence[str] = (), readable: Sequence[str | os.PathLike] = (),
-                  hidden: Sequence[str | os.PathLike] = (), masked: Sequence[str | os.PathLike] = (),
-                  allow_connect: Sequence[tuple[str, int]] = (), broker: BrokerHandler | None = None,
-                  isolation: Isolation = "auto", audit: bool = True, python: str | None = None) -> SandboxResult:
-    """Write `code` to `run_dir/script_name` and run it in a sandbox; return what happened (never raises for what
-    the script does).
+@dataclass(frozen=True)
+class FilesystemView:
+    """The script's filesystem, as real top-level paths: what is hidden under empty tmpfs, what is bound back
+    read-only (the Python installation, the preload packages, the bootstrap's folder, `readable`), what is masked."""
 
-    Args:
-        run_dir: the script's private folder (created if needed), its working directory, HOME and TMPDIR, and the
-            only place it may write. Inside namespaces it appears at `/tmp/run`; `{run_dir}` in `env` values is
-            replaced by the path the script sees.
-        env: extra environment variables (the rest of the parent's environment is not passed: no API keys).
-        preload: modules imported by the bootstrap before the audit hook is installed (trusted code, e.g.
-            "datachef.kit"); their files are readable inside the sandbox.
-        readable: extra paths the script may read (bound read-only when they lie in hidden folders).
-        hidden: extra folders hidden like home folders (e.g. datachef's cache).
-        masked: files or folders the script must not read even where they are otherwise visible (the benchmark).
-        allow_connect: (host, port) pairs the script may connect to; giving any keeps the host network (no network
-            namespace), with the audit hook allowing only these addresses.
-        broker: handler of the script's broker calls (see `BrokerClient`); None = no broker.
-        isolation: "auto" (best available), "bwrap", "unshare" or "none" (rlimits + audit hook only).
-        audit: install the audit hook (turn off only to test the other layers on their own).
-        python: interpreter to run (default: this one).
-    """
-    limits = limits or SandboxLimits()
-    python = python or sys.executable
-    run = Path(run_dir).resolve()
-    run.mkdir(parents=True, exist_ok=True)
-    script = run / script_name
-    script.write_text(code, encoding="utf-8")
-    mode = _choose_mode(isolation)
-    result = _run_once(mode, script, run, limits, env or {}, tuple(preload), readable, hidden, masked,
-                       allow_connect, broker, audit, python)
-    if isolation == "auto" and mode != "none" and result.error and result.error.get("stage") == "isolation":
-        # The namespace tools exist but setting up mounts failed here: remember, and use the next mode.
-        _BROKEN_MODES.add(mode)
-        failed = result.error.get("message", "")
-        result = run_sandboxed(code, run_dir, script_name=script_name, limits=limits, env=env, preload=preload,
-                               readable=readable, hidden=hidden, masked=masked, allow_connect=allow_connect,
-                               broker=broker, isolation="auto", audit=audit, python=python)
-        result.notes.append(f"isolation {mode!r} failed to set up ({failed}); fell back to {result.isolation!r}")
-    return result
+    hidden: tuple[str, ...]
+    expose: tuple[str, ...]
+    masked: tuple[str, ...]
 
 
-def _run_once(mode: str, script: Path, run: Path, limits: SandboxLimits, env: Mapping[str, str],
-              preload: tuple[str, ...], readable, hidden, masked, allow_connect, broker, audit: bool,
-              python: str) -> SandboxResult:
-    info = probe_isolation()
-    root = info["root"]
-    network = bool(allow_connect)
-    inner = INNER_RUN_DIR if mode != "none" else str(run)
-    (run / "tmp").mkdir(exist_ok=True)
-
-    # -- what the script may see ------------------------------------------------------------------------------
+def filesystem_view(python: str, preload: tuple[str, ...], readable: Sequence[str | os.PathLike],
+                    hidden: Sequence[str | os.PathLike], masked: Sequence[str | os.PathLike]) -> FilesystemView:
     hidden_roots = _top_level([p for p in (*_HIDDEN_ROOTS, *_home_dirs(), *hidden)
                                if os.path.isdir(p) and not os.path.islink(p)])
-    boot = os.path.abspath(__file__)
-    expose = _top_level([*_python_paths(python, preload), os.path.dirname(boot), *readable])
+    expose = _top_level([*_python_paths(python, preload), os.path.dirname(BOOTSTRAP), *readable])
     masked_paths = sorted({_real(m) for m in masked if os.path.exists(m)})
+    return FilesystemView(tuple(hidden_roots), tuple(expose), tuple(masked_paths))
+
+
+def audit_policy(view: FilesystemView, run_dir: Path, inner: str,
+                 allow_connect: Sequence[tuple[str, int]]) -> dict[str, Any]:
+    """The same view for the audit hook; readable and writable win over hidden."""
     connect: list[list[Any]] = []
     for host, port in allow_connect:
         connect.extend([[ip, int(port)] for ip in _resolve(host)])
-    policy = {  # the audit hook's view; readable and writable win over hidden
-        "hidden": hidden_roots,
-        "readable": [p for p in expose if not _under(p, str(run))],
+    return {
+        "hidden": view.hidden,
+        "readable": [p for p in view.expose if not _under(p, str(run_dir))],
         "writable": [inner],
-        "masked": [*masked_paths, *_DENY_ALWAYS],
+        "masked": [*view.masked, *_DENY_ALWAYS],
         "connect": connect,
         "connect_hosts": sorted({h for h, _ in allow_connect}),
     }
-    uid = None
-    if mode != "none" and root:
-        uid = 2_000_000 + secrets.randbelow(1_000_000)  # fresh per run: its process count is this run's alone
-        _chown_tree(run, uid, uid)
-        os.chmod(run, 0o700)
 
-    # -- pipes: reports (child -> parent), broker requests (child -> parent) and responses (parent -> child) ------
-    rep_r, rep_w = os.pipe()
-    req_r, req_w = os.pipe()
-    resp_r, resp_w = os.pipe()
-    child_fds = (rep_w, req_w, resp_r)
-    cfg = {
-        "script": f"{inner}/{script.name}", "run_dir": inner, "report_fd": rep_w, "preload": list(preload),
-        "audit": audit, "uid": uid, "init": mode == "unshare", "policy": policy,
-        "limits": {"cpu": limits.cpu_seconds, "as_mb": limits.memory_mb, "nproc": limits.max_processes,
-                   "fsize_mb": limits.max_file_mb, "nofile": limits.max_open_files},
-        "mounts": None,
-    }
+
+def namespace_command(mode: str, view: FilesystemView, run_dir: str, inner: str,
+                      network: bool) -> tuple[list[str], dict[str, Any] | None]:
+    """The command prefix that enters the namespaces, and in unshare mode the mounts the bootstrap makes itself
+    (bwrap makes them from its arguments)."""
+    info = probe_isolation()
     if mode == "bwrap":
-        prefix = _bwrap_base(info["bwrap"], network=network)
-        for h in hidden_roots:
-            if h != "/dev/shm":  # bwrap's --dev makes its own /dev/shm
-                prefix += ["--tmpfs", h]
-        made: set[str] = set()
-        for p in expose:
-            h = next((h for h in hidden_roots if _under(p, h)), None)
-            if h is None:
-                continue
-            # bwrap would create the folders leading to the mount point as 0700: make them traversable.
-            for d in _between(h, p):
-                if d not in made:
-                    made.add(d)
-                    prefix += ["--perms", "0755", "--dir", d]
-            prefix += ["--ro-bind", p, p]
-        for m in masked_paths:
-            prefix += (["--tmpfs", m] if os.path.isdir(m) else ["--ro-bind", "/dev/null", m])
-        prefix += ["--bind", str(run), inner]
-        for h in hidden_roots:
-            if h != "/dev/shm":
-                prefix += ["--remount-ro", h]
-        prefix += ["--chdir", inner]
-    elif mode == "unshare":
-        prefix = _unshare_base(info["unshare"], network=network)
-        cfg["mounts"] = {"hidden": hidden_roots, "expose": [p for p in expose if any(_under(p, h)
-                                                                                   for h in hidden_roots)],
-                         "masked": masked_paths, "run_src": str(run), "run_dst": inner}
-    else:
-        prefix = []
-    cmd = [*prefix, python, "-I", "-B", "-u", boot, json.dumps(cfg)]
+        return _bwrap_command(info["bwrap"], view, run_dir, inner, network), None
+    if mode == "unshare":
+        mounts = {"hidden": view.hidden, "expose": [p for p in view.expose if any(_under(p, h) for h in view.hidden)],
+                  "masked": view.masked, "run_src": run_dir, "run_dst": inner}
+        return _unshare_base(info["unshare"], network=network), mounts
+    return [], None
 
-    child_env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": inner, "TMPDIR": f"{inner}/tmp",
-                 "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONHASHSEED": "0", "PYTHONIOENCODING": "utf-8",
-                 "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-                 "NUMEXPR_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1",
-                 "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "XDG_CACHE_HOME": f"{inner}/tmp"}
-    if broker is not None:
-        child_env[BROKER_ENV] = f"{resp_r},{req_w}"
-    child_env.update({k: str(v).replace("{run_dir}", inner) for k, v in env.items()})
 
-    layers, notes = _layers(mode, root, uid, network, audit, limits)
-    out_f = tempfile.TemporaryFile()
-    err_f = tempfile.TemporaryFile()
-    reports: list[dict[str, Any]] = []
-    broker_problems: list[str] = []
-    t0 = time.monotonic()
-    cpu0 = _children_cpu()
-    try:
-        try:
-            proc = subprocess.Popen(cmd, cwd=str(run), env=child_env, stdin=subprocess.DEVNULL, stdout=out_f,
-                                    stderr=err_f, pass_fds=child_fds, start_new_session=True, close_fds=True)
-        except OSError as e:
-            for fd in (rep_r, rep_w, req_r, req_w, resp_r, resp_w):
-                os.close(fd)
-            return SandboxResult("error", None, "", f"could not start the sandbox: {e}", 0.0, mode, layers, notes,
-                                 message=f"could not start the sandbox: {e}")
-        for fd in child_fds:
-            os.close(fd)
-        threads = [threading.Thread(target=_read_reports, args=(rep_r, reports), daemon=True)]
-        if broker is not None:
-            threads.append(threading.Thread(target=_serve_broker, args=(req_r, resp_w, broker, broker_problems),
-                                            daemon=True))
-        else:
-            os.close(req_r)
-            os.close(resp_w)
-        for t in threads:
-            t.start()
-        # A blocking wait in a thread: Popen.wait(timeout) polls with sleeps, adding up to 50 ms per run.
-        waiter = threading.Thread(target=proc.wait, daemon=True)
-        waiter.start()
-        waiter.join(timeout=limits.wall_seconds)
-        timed_out = waiter.is_alive()
-        if timed_out:
-            _kill_group(proc)
-        rc = proc.wait()
-        if mode == "none":  # strays left in the group; in namespaces everything died with the pid namespace
-            _kill_group(proc)
-        for t in threads:
-            t.join(timeout=5)
-        seconds = round(time.monotonic() - t0, 3)
-        stdout = _tail(out_f, limits.max_output_chars)
-        stderr = _tail(err_f, limits.max_output_chars)
-    finally:
-        out_f.close()
-        err_f.close()
-        if uid is not None:
-            _chown_tree(run, os.getuid(), os.getgid())
-
-    violations = [r["message"] for r in reports if r.get("kind") == "violation"]
-    violations += [f"broker: {p}" for p in broker_problems]
-    limit_hit = next((r for r in reports if r.get("kind") == "limit"), None)
-    error = next((r for r in reports if r.get("kind") in ("error", "setup")), None)
-    exit_code, sig = _decode_exit(rc, wrapped=mode != "none")
-    cpu_used = _children_cpu() - cpu0  # approximate when several sandboxes run at once
-    status, message = _classify(timed_out, exit_code, sig, cpu_used, limit_hit, error, violations, limits)
-    return SandboxResult(status, exit_code, stdout, stderr, seconds, mode, layers, notes, violations, message,
-                         error)
+def _bwrap_command(bwrap: str, view: FilesystemView, run_dir: str, inner: str, network: bool) -> list[str]:
+    args = _bwrap_base(bwrap, network=network)
+    for h in view.hidden:
+        if h != "/dev/shm":  # bwrap's --dev makes its own /dev/shm
+            args += ["--tmpfs", h]
+    made: set[str] = set()
+    for p in view.expose:
+        h = next((h for h in view.hidden if _under(p, h)), None)
+        if h is None:
+            continue
+        # bwrap would create the folders leading to the mount point as 0700: make them traversable.
+        for d in _between(h, p):
+            if d not in made:
+                made.add(d)
+                args += ["--perms", "0755", "--dir", d]
+        args += ["--ro-bind", p, p]
+    for m in view.masked:
+        args += (["--tmpfs", m] if os.path.isdir(m) else ["--ro-bind", "/dev/null", m])
+    args += ["--bind", run_dir, inner]
+    for h in view.hidden:
+        if h != "/dev/shm":
+            args += ["--remount-ro", h]
+    args += ["--chdir", inner]
+    return args
 
 
 def _between(root: str, path: str) -> list[str]:
@@ -454,8 +345,9 @@ def _between(root: str, path: str) -> list[str]:
     return [str(Path(root, *parts[: i + 1])) for i in range(len(parts))]
 
 
-def _layers(mode: str, root: bool, uid: int | None, network: bool, audit: bool,
-            limits: SandboxLimits) -> tuple[list[str], list[str]]:
+def describe_layers(mode: str, root: bool, uid: int | None, network: bool, audit: bool,
+                    limits: SandboxLimits) -> tuple[list[str], list[str]]:
+    """The isolation layers a run gets, and the caveats (`SandboxResult.layers` and `.notes`)."""
     layers: list[str] = []
     notes: list[str] = []
     if mode != "none":
@@ -488,6 +380,240 @@ def _resolve(host: str) -> list[str]:
         return sorted({ai[4][0] for ai in socket.getaddrinfo(host, None)})
     except OSError:
         return [host]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Parent side
+# ---------------------------------------------------------------------------------------------------------------
+def run_sandboxed(code: str, run_dir: str | os.PathLike, *, script_name: str = "script.py",
+                  limits: SandboxLimits | None = None, env: Mapping[str, str] | None = None,
+                  preload: Sequence[str] = (), readable: Sequence[str | os.PathLike] = (),
+                  hidden: Sequence[str | os.PathLike] = (), masked: Sequence[str | os.PathLike] = (),
+                  allow_connect: Sequence[tuple[str, int]] = (), broker: BrokerHandler | None = None,
+                  isolation: Isolation = "auto", audit: bool = True, python: str | None = None) -> SandboxResult:
+    """Write `code` to `run_dir/script_name` and run it in a sandbox; return what happened (never raises for what
+    the script does).
+
+    Args:
+        run_dir: the script's private folder (created if needed), its working directory, HOME and TMPDIR, and the
+            only place it may write. Inside namespaces it appears at `/tmp/run`; `{run_dir}` in `env` values is
+            replaced by the path the script sees.
+        env: extra environment variables (the rest of the parent's environment is not passed: no API keys).
+        preload: modules imported by the bootstrap before the audit hook is installed (trusted code, e.g.
+            "datachef.kit"); their files are readable inside the sandbox.
+        readable: extra paths the script may read (bound read-only when they lie in hidden folders).
+        hidden: extra folders hidden like home folders (e.g. datachef's cache).
+        masked: files or folders the script must not read even where they are otherwise visible (the benchmark).
+        allow_connect: (host, port) pairs the script may connect to; giving any keeps the host network (no network
+            namespace), with the audit hook allowing only these addresses.
+        broker: handler of the script's broker calls (see `BrokerClient`); None = no broker.
+        isolation: "auto" (best available), "bwrap", "unshare" or "none" (rlimits + audit hook only).
+        audit: install the audit hook (turn off only to test the other layers on their own).
+        python: interpreter to run (default: this one).
+    """
+    limits = limits or SandboxLimits()
+    run = Path(run_dir).resolve()
+    run.mkdir(parents=True, exist_ok=True)
+    script = run / script_name
+    script.write_text(code, encoding="utf-8")
+    plan = RunPlan(mode=choose_mode(isolation), script=script, run_dir=run, limits=limits, env=dict(env or {}),
+                   preload=tuple(preload), readable=tuple(readable), hidden=tuple(hidden), masked=tuple(masked),
+                   allow_connect=tuple(allow_connect), broker=broker, audit=audit, python=python or sys.executable)
+    return _run(plan, fall_back=isolation == "auto")
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """One run of a script, as `run_sandboxed` was asked for it, with the isolation mode chosen."""
+
+    mode: str  # "bwrap" | "unshare" | "none"
+    script: Path  # inside run_dir
+    run_dir: Path  # resolved
+    limits: SandboxLimits
+    env: Mapping[str, str]
+    preload: tuple[str, ...]
+    readable: tuple[str | os.PathLike, ...]
+    hidden: tuple[str | os.PathLike, ...]
+    masked: tuple[str | os.PathLike, ...]
+    allow_connect: tuple[tuple[str, int], ...]
+    broker: BrokerHandler | None
+    audit: bool
+    python: str
+
+    @property
+    def inner_run_dir(self) -> str:
+        """The run folder as the script sees it."""
+        return INNER_RUN_DIR if self.mode != "none" else str(self.run_dir)
+
+    @property
+    def network(self) -> bool:
+        return bool(self.allow_connect)
+
+
+def _run(plan: RunPlan, *, fall_back: bool) -> SandboxResult:
+    result = _attempt(plan)
+    if fall_back and plan.mode != "none" and result.error and result.error.get("stage") == "isolation":
+        # The namespace tools exist but setting up mounts failed here: remember, and use the next mode.
+        mark_broken(plan.mode)
+        failed = result.error.get("message", "")
+        result = _run(replace(plan, mode=choose_mode("auto")), fall_back=True)
+        result.notes.append(f"isolation {plan.mode!r} failed to set up ({failed}); fell back to {result.isolation!r}")
+    return result
+
+
+def _attempt(plan: RunPlan) -> SandboxResult:
+    """Run the plan once in its mode: build the child's command and environment, run it, classify the outcome."""
+    root = probe_isolation()["root"]
+    (plan.run_dir / "tmp").mkdir(exist_ok=True)
+    uid = _give_run_dir_to_fresh_uid(plan.run_dir) if plan.mode != "none" and root else None
+    layers, notes = describe_layers(plan.mode, root, uid, plan.network, plan.audit, plan.limits)
+    pipes = _Pipes()
+    cmd = _command(plan, uid, pipes.report_w)
+    env = _child_env(plan, pipes)
+    try:
+        outcome = _spawn_and_wait(plan, cmd, env, pipes)
+    except _StartFailed as e:
+        return SandboxResult("error", None, "", str(e), 0.0, plan.mode, layers, notes, message=str(e))
+    finally:
+        if uid is not None:
+            _chown_tree(plan.run_dir, os.getuid(), os.getgid())
+    return _result(plan, outcome, layers, notes)
+
+
+def _give_run_dir_to_fresh_uid(run_dir: Path) -> int:
+    """As root, the script runs under a fresh unprivileged uid (fresh per run: its process count is this run's
+    alone), which owns the run folder for the run."""
+    uid = 2_000_000 + secrets.randbelow(1_000_000)
+    _chown_tree(run_dir, uid, uid)
+    os.chmod(run_dir, 0o700)
+    return uid
+
+
+class _Pipes:
+    """The child's channels: reports (child -> parent), broker requests (child -> parent) and responses (parent ->
+    child)."""
+
+    def __init__(self) -> None:
+        self.report_r, self.report_w = os.pipe()
+        self.request_r, self.request_w = os.pipe()
+        self.response_r, self.response_w = os.pipe()
+
+    @property
+    def child_ends(self) -> tuple[int, int, int]:
+        return self.report_w, self.request_w, self.response_r
+
+    def close_all(self) -> None:
+        for fd in (self.report_r, self.report_w, self.request_r, self.request_w, self.response_r, self.response_w):
+            os.close(fd)
+
+
+def _command(plan: RunPlan, uid: int | None, report_fd: int) -> list[str]:
+    """The namespace tool's prefix, then the bootstrap with its configuration as one JSON argument."""
+    inner = plan.inner_run_dir
+    view = filesystem_view(plan.python, plan.preload, plan.readable, plan.hidden, plan.masked)
+    prefix, mounts = namespace_command(plan.mode, view, str(plan.run_dir), inner, plan.network)
+    limits = plan.limits
+    cfg = {
+        "script": f"{inner}/{plan.script.name}", "run_dir": inner, "report_fd": report_fd,
+        "preload": list(plan.preload), "audit": plan.audit, "uid": uid, "init": plan.mode == "unshare",
+        "policy": audit_policy(view, plan.run_dir, inner, plan.allow_connect),
+        "limits": {"cpu": limits.cpu_seconds, "as_mb": limits.memory_mb, "nproc": limits.max_processes,
+                   "fsize_mb": limits.max_file_mb, "nofile": limits.max_open_files},
+        "mounts": mounts,
+    }
+    return [*prefix, plan.python, "-I", "-B", "-u", BOOTSTRAP, json.dumps(cfg)]
+
+
+def _child_env(plan: RunPlan, pipes: _Pipes) -> dict[str, str]:
+    """A fresh environment: none of the parent's variables (no API keys), one thread per numeric library, offline
+    Hugging Face libraries, HOME and the caches in the run folder; then the broker's pipes and `env`."""
+    inner = plan.inner_run_dir
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": inner, "TMPDIR": f"{inner}/tmp",
+           "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONHASHSEED": "0", "PYTHONIOENCODING": "utf-8",
+           "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+           "NUMEXPR_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1",
+           "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "XDG_CACHE_HOME": f"{inner}/tmp"}
+    if plan.broker is not None:
+        env[BROKER_ENV] = f"{pipes.response_r},{pipes.request_w}"
+    env.update({k: str(v).replace("{run_dir}", inner) for k, v in plan.env.items()})
+    return env
+
+
+class _StartFailed(Exception):
+    """The child process could not be started; the message says why."""
+
+
+@dataclass
+class _Outcome:
+    """What the parent saw of one child process."""
+
+    rc: int  # as Popen reports it (the namespace tool's code when wrapped)
+    timed_out: bool
+    seconds: float
+    cpu_used: float  # approximate when several sandboxes run at once
+    stdout: str  # tails
+    stderr: str
+    reports: list[dict[str, Any]]  # from the report pipe
+    broker_problems: list[str]
+
+
+def _spawn_and_wait(plan: RunPlan, cmd: list[str], env: dict[str, str], pipes: _Pipes) -> _Outcome:
+    """Run the child in a session of its own, stdin from /dev/null and stdout/stderr to temporary files; read its
+    reports and serve its broker calls meanwhile; kill the whole process group at the wall-clock limit."""
+    out_f = tempfile.TemporaryFile()
+    err_f = tempfile.TemporaryFile()
+    reports: list[dict[str, Any]] = []
+    broker_problems: list[str] = []
+    t0 = time.monotonic()
+    cpu0 = _children_cpu()
+    try:
+        try:
+            proc = subprocess.Popen(cmd, cwd=str(plan.run_dir), env=env, stdin=subprocess.DEVNULL, stdout=out_f,
+                                    stderr=err_f, pass_fds=pipes.child_ends, start_new_session=True, close_fds=True)
+        except OSError as e:
+            pipes.close_all()
+            raise _StartFailed(f"could not start the sandbox: {e}") from None
+        for fd in pipes.child_ends:
+            os.close(fd)
+        threads = [threading.Thread(target=_read_reports, args=(pipes.report_r, reports), daemon=True)]
+        if plan.broker is not None:
+            threads.append(threading.Thread(target=_serve_broker, daemon=True,
+                                            args=(pipes.request_r, pipes.response_w, plan.broker, broker_problems)))
+        else:
+            os.close(pipes.request_r)
+            os.close(pipes.response_w)
+        for t in threads:
+            t.start()
+        # A blocking wait in a thread: Popen.wait(timeout) polls with sleeps, adding up to 50 ms per run.
+        waiter = threading.Thread(target=proc.wait, daemon=True)
+        waiter.start()
+        waiter.join(timeout=plan.limits.wall_seconds)
+        timed_out = waiter.is_alive()
+        if timed_out:
+            _kill_group(proc)
+        rc = proc.wait()
+        if plan.mode == "none":  # strays left in the group; in namespaces everything died with the pid namespace
+            _kill_group(proc)
+        for t in threads:
+            t.join(timeout=5)
+        seconds = round(time.monotonic() - t0, 3)
+        return _Outcome(rc, timed_out, seconds, _children_cpu() - cpu0, _tail(out_f, plan.limits.max_output_chars),
+                        _tail(err_f, plan.limits.max_output_chars), reports, broker_problems)
+    finally:
+        out_f.close()
+        err_f.close()
+
+
+def _result(plan: RunPlan, outcome: _Outcome, layers: list[str], notes: list[str]) -> SandboxResult:
+    violations = [r["message"] for r in outcome.reports if r.get("kind") == "violation"]
+    violations += [f"broker: {p}" for p in outcome.broker_problems]
+    limit_hit = next((r for r in outcome.reports if r.get("kind") == "limit"), None)
+    error = next((r for r in outcome.reports if r.get("kind") in ("error", "setup")), None)
+    exit_code, sig = _decode_exit(outcome.rc, wrapped=plan.mode != "none")
+    status, message = _classify(outcome.timed_out, exit_code, sig, outcome.cpu_used, limit_hit, error, violations,
+                                plan.limits)
+    return SandboxResult(status, exit_code, outcome.stdout, outcome.stderr, outcome.seconds, plan.mode, layers, notes,
+                         violations, message, error)
 
 
 def _chown_tree(root: Path, uid: int, gid: int) -> None:
