@@ -67,12 +67,10 @@ def _child_main() -> None:  # pragma: no cover - runs in the sandboxed child (te
         sys.path[:] = [p for p in sys.path if p not in ("", ".")]
         import importlib
 
-        # Imported before the audit hook, as when this file was also the parent's module: importing the package
-        # later (datachef.kit does, lazily) or a library that imports subprocess must not trip the hook's block on
-        # importing _posixsubprocess, which `_scrub_modules` drops.
-        import subprocess  # noqa: F401
-
-        for m in cfg.get("preload", []):
+        # subprocess is imported before the audit hook, as when this file was also the parent's module: importing
+        # the package later (datachef.kit does, lazily) or a library that imports subprocess must not trip the hook's
+        # block on importing _posixsubprocess, which `_scrub_modules` drops.
+        for m in ("subprocess", *cfg.get("preload", [])):
             importlib.import_module(m)
     except BaseException as e:
         _report(fd, "setup", stage=stage, message=f"{type(e).__name__}: {e}")

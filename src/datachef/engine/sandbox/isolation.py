@@ -101,6 +101,7 @@ def mark_broken(mode: str) -> None:
 
 
 def choose_mode(isolation: str) -> str:
+    """The mode of a run: for "auto" the best one offered here and not marked broken, else the one asked for."""
     info = probe_isolation()
     if isolation == "auto":
         for m in info["modes"]:
@@ -167,8 +168,8 @@ def _home_dirs() -> list[str]:
 # ---------------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class FilesystemView:
-    """The script's filesystem, as real top-level paths: what is hidden under empty tmpfs, what is bound back
-    read-only (the Python installation, the preload packages, the bootstrap's folder, `readable`), what is masked."""
+    """The script's filesystem, as real paths: the folders hidden under empty tmpfs, those bound back read-only (the
+    Python installation, the preload packages, the bootstrap's folder, `readable`), and what is masked."""
 
     hidden: tuple[str, ...]
     expose: tuple[str, ...]

@@ -134,6 +134,7 @@ class RunPlan:
 
 
 def _run(plan: RunPlan, *, fall_back: bool) -> SandboxResult:
+    """Attempt the plan; with `fall_back` ("auto"), a mode whose setup fails is tried no more and the next one is."""
     result = _attempt(plan)
     if fall_back and plan.mode != "none" and result.error and result.error.get("stage") == "isolation":
         # The namespace tools exist but setting up mounts failed here: remember, and use the next mode.
