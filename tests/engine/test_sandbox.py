@@ -280,6 +280,13 @@ def test_broker_serves_calls_and_reports_malformed_ones(tmp_path):
     assert BrokerClient.from_env() is None  # no broker outside a sandbox
 
 
+def test_the_kit_imports_the_sandbox_package_after_the_audit_hook(tmp_path):
+    """datachef.kit imports engine.sandbox lazily, once the hook is on: nothing in that import chain may trip it."""
+    r = run("from datachef.engine.sandbox import BrokerClient\nprint(BrokerClient.from_env())\n", tmp_path, MODES[0],
+            preload=["datachef.kit"])
+    assert r.ok and r.stdout.strip() == "None", r
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_masked_file_stays_unreadable_inside_a_readable_folder(tmp_path, mode):
     data = tmp_path / "data"
