@@ -147,6 +147,18 @@ def test_running_commands_is_blocked(tmp_path, mode):
 
 
 @pytest.mark.parametrize("mode", MODES)
+def test_no_unaudited_process_creation_is_left_reachable(tmp_path, mode):
+    # subprocess keeps _posixsubprocess.fork_exec as subprocess._fork_exec; calling it raises no audit event, so a
+    # script could start any program unseen (it did, before the bootstrap scrubbed functions as well as modules).
+    code = ("import subprocess, sys\nfound = [f'{m.__name__}.{k}' for m in list(sys.modules.values())\n"
+            "         for k, v in list(getattr(m, '__dict__', {}).items())\n"
+            "         if getattr(getattr(v, '__self__', None), '__name__', '') == '_posixsubprocess']\n"
+            "print('reachable:', found)\n")
+    r = run(code, tmp_path, mode)
+    assert r.status == "ok" and "reachable: []" in r.stdout, (r.stdout, r.stderr)
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_fork_bomb_is_stopped_by_the_audit_hook(tmp_path, mode):
     marker = f"DC_TEST_{uuid.uuid4().hex}"
     r = run("import os\nwhile True:\n    os.fork()\n", tmp_path, mode, env={"MARK": marker})

@@ -294,7 +294,8 @@ def _set_limits(lim: dict[str, Any]) -> None:  # pragma: no cover - child side
 
 def _scrub_modules() -> None:  # pragma: no cover - child side
     """Drop the already-imported modules that reach process creation or sub-interpreters without an audit event,
-    and every module attribute that refers to them; the hook then blocks importing them again."""
+    and every module attribute that refers to them or to one of their functions (subprocess keeps
+    `_posixsubprocess.fork_exec` as `subprocess._fork_exec`); the hook then blocks importing them again."""
     for name in _BLOCKED_IMPORTS:
         mod = sys.modules.pop(name, None)
         if mod is None:
@@ -304,7 +305,7 @@ def _scrub_modules() -> None:  # pragma: no cover - child side
             if not isinstance(d, dict):
                 continue
             for k, v in list(d.items()):
-                if v is mod:
+                if v is mod or getattr(v, "__self__", None) is mod:
                     del d[k]
 
 
