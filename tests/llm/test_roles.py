@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from datachef.llm import LLMClient, LLMError, RoleFlags, make_role_client
+from datachef.llm import ClientSpec, LLMClient, LLMError, RoleFlags, make_role_client
 from datachef.llm.models import EMBEDDED_NAME
 from datachef.llm.openai_client import OpenAIClient
 
@@ -58,3 +58,11 @@ def test_openai_roles_build_a_client_and_never_share(tmp_path):
     assert isinstance(c, OpenAIClient) and c.model == "m" and c.cache is None
     chef = make_role_client("chef", "openai", "m", "http://127.0.0.1:1/v1", cache_dir=tmp_path / "c")
     assert make_role_client("judge", "openai", "m", "http://127.0.0.1:1/v1", share=chef) is not chef
+
+
+def test_a_spec_is_checked_when_made_and_built_later():
+    with pytest.raises(LLMError, match="--judge openai needs"):
+        ClientSpec("judge", "openai", "m")
+    spec = ClientSpec("chef", "local")
+    embedded = InProcess(EMBEDDED_NAME)
+    assert spec.build(share=embedded) is embedded

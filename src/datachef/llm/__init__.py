@@ -15,10 +15,11 @@ from typing import Any, Literal
 
 from .base import Completion, LLMClient, LLMError, SamplingParams, Usage
 from .cache import RequestCache
-from .roles import BACKENDS, ROLE_FLAGS, Backend, Role, RoleFlags, make_role_client
+from .roles import BACKENDS, ROLE_FLAGS, Backend, ClientSpec, Role, RoleFlags, make_role_client
 
 __all__ = ["LLMClient", "SamplingParams", "Completion", "LLMError", "RequestCache", "Usage", "make_client",
-           "default_llm_cache_path", "Backend", "BACKENDS", "Role", "RoleFlags", "ROLE_FLAGS", "make_role_client"]
+           "default_llm_cache_path", "Backend", "BACKENDS", "ClientSpec", "Role", "RoleFlags", "ROLE_FLAGS",
+           "make_role_client"]
 
 
 def default_llm_cache_path() -> Path:

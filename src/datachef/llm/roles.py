@@ -1,6 +1,6 @@
 """Which client plays which role: the chef (and its coder), the verifier's judge, the model behind `llm_map` /
-`llm_generate` steps, and the model `datachef serve` serves. One function builds every one of them from a backend
-kind, a model and an endpoint, with the rules all commands share:
+`llm_generate` steps, and the model `datachef serve` serves. `make_role_client` (a `ClientSpec`, checked, then
+built) makes every one of them from a backend kind, a model and an endpoint, with the rules all commands share:
 
 - a backend is `local` (in-process transformers) or `openai` (any OpenAI-compatible endpoint); `openai` needs a
   model and a base URL, `local` takes no base URL. Messages name the CLI flags of the role (`RoleFlags`).
@@ -41,36 +41,53 @@ ROLE_FLAGS: dict[str, RoleFlags] = {
 }
 
 
+@dataclass(frozen=True)
+class ClientSpec:
+    """A role's backend, model and endpoint, checked when made (LLMError naming the role's flags), so a command can
+    reject every bad combination before it loads any model; `build()` makes the client."""
+
+    role: Role
+    kind: Backend | str | None
+    model: str | None = None
+    base_url: str | None = None
+    flags: RoleFlags | None = None  # overrides the role's CLI flag names in messages
+
+    def __post_init__(self) -> None:
+        f = self.flags or ROLE_FLAGS[self.role]
+        if self.kind is None:
+            if self.model or self.base_url:
+                raise LLMError(f"{f.model if self.model else f.base_url} needs {f.kind} local|openai")
+        elif self.kind not in BACKENDS:
+            raise LLMError(f"{f.kind} must be local or openai, not {self.kind!r}")
+        elif self.kind == "openai" and not (self.model and self.base_url):
+            raise LLMError(f"{f.kind} openai needs {f.model} and {f.base_url}")
+        elif self.kind == "local" and self.base_url:
+            raise LLMError(f"{f.base_url} is for {f.kind} openai (the local backend runs the model in-process)")
+
+    def build(self, *, share: LLMClient | None = None,
+              cache_dir: str | Path | None | Literal[False] = None) -> LLMClient | str | None:
+        """The client: an `LLMClient`; "local" for a judge that is the embedded model (pass `cache_dir` to the
+        `Verifier` as `judge_cache`); None when `kind` is None (the role is not wanted). `share`: a client built for
+        another role, returned when it is the same in-process model. `cache_dir`: `make_client`'s request-cache
+        folder (None = the default, False = no cache)."""
+        if self.kind is None:
+            return None
+        if self.kind == "local":
+            if share is not None and _runs_model(share, self.model):
+                return share
+            if self.role == "judge" and is_embedded(self.model):
+                return "local"
+        from . import make_client
+
+        return make_client(self.kind, model=self.model, base_url=self.base_url, cache_dir=cache_dir)
+
+
 def make_role_client(role: Role, kind: Backend | str | None, model: str | None = None, base_url: str | None = None,
                      *, share: LLMClient | None = None, cache_dir: str | Path | None | Literal[False] = None,
                      flags: RoleFlags | None = None) -> LLMClient | str | None:
-    """The client for `role` (see the module docstring for the rules).
-
-    Returns an `LLMClient`; "local" for a judge that is the embedded model (pass `cache_dir` to the `Verifier` as
-    `judge_cache`); None when `kind` is None (the role is not wanted: then neither model nor base_url may be set).
-    `cache_dir` is `make_client`'s request-cache folder (None = the default, False = no cache). `flags` overrides
-    the role's CLI flag names in messages (e.g. `datachef verify` names its judge's model `--model`).
-    Raises LLMError for a combination of arguments that cannot work.
-    """
-    f = flags or ROLE_FLAGS[role]
-    if kind is None:
-        if model or base_url:
-            raise LLMError(f"{f.model if model else f.base_url} needs {f.kind} local|openai")
-        return None
-    if kind not in BACKENDS:
-        raise LLMError(f"{f.kind} must be local or openai, not {kind!r}")
-    if kind == "openai" and not (model and base_url):
-        raise LLMError(f"{f.kind} openai needs {f.model} and {f.base_url}")
-    if kind == "local" and base_url:
-        raise LLMError(f"{f.base_url} is for {f.kind} openai (the local backend runs the model in-process)")
-    if kind == "local":
-        if share is not None and _runs_model(share, model):
-            return share
-        if role == "judge" and is_embedded(model):
-            return "local"
-    from . import make_client
-
-    return make_client(kind, model=model, base_url=base_url, cache_dir=cache_dir)
+    """`ClientSpec(role, kind, model, base_url, flags).build(share=share, cache_dir=cache_dir)`: check the arguments
+    (LLMError naming the role's CLI flags), then build the role's client (see `ClientSpec.build`)."""
+    return ClientSpec(role, kind, model, base_url, flags).build(share=share, cache_dir=cache_dir)
 
 
 def _runs_model(client: LLMClient, model: str | None) -> bool:
