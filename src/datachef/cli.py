@@ -1,91 +1,56 @@
-"""`datachef` command line. Thin: parse arguments, call the library, print results, map errors to exit codes."""
+"""`datachef` command line. Thin: parse arguments, call the library, print results. Every command reports a
+DatachefError as `error: <message>` on stderr and exits 2 (`_App`); the options are cli_options.py's (`train`'s
+generated from `TrainConfig`); LLM clients come from `datachef.llm.make_role_client`. Heavy libraries (torch,
+transformers) are imported only inside commands."""
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Any, Callable, Optional
 
 import typer
+from pydantic import ValidationError
 
+from .adapt.train import TrainConfig
+from .cli_options import (TRAIN_OPTIONS, BaseModelOption, CacheDir, ChefBaseUrl, ChefForm, ChefModel, Format, Judge,
+                          JudgeBaseUrl, JudgeModel, LlmBaseUrl, LlmModel, OutDir, Profile, Sample, SchemaKind, Seed,
+                          ServedBaseUrl, ServedModel, TaskFile, TaskOption, Threads, TrainEpochs, TrainLr,
+                          TrainMaxSeqLen, with_options)
 from .errors import DatachefError
+from .llm import Backend, ClientSpec, make_role_client
 
-app = typer.Typer(
-    help="datachef: turn a task plus a pool of raw data sources into a verified training corpus for LLM adaptation.",
-    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-kitchen_app = typer.Typer(help="Built-in offline example tasks (task + source pool + expert recipe).",
-                          no_args_is_help=True)
+
+def _exits_2_on_error(command: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        # ValidationError: settings the command passed to a pydantic config (e.g. CorrelateConfig) do not validate.
+        except (DatachefError, ValidationError) as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from None
+
+    return run
+
+
+class _App(typer.Typer):
+    """A Typer whose every command maps a user error to `error: <message>` and exit code 2."""
+
+    def command(self, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        register = super().command(*args, **kwargs)
+        return lambda f: register(_exits_2_on_error(f))
+
+
+app = _App(help="datachef: turn a task plus a pool of raw data sources into a verified training corpus for LLM "
+                "adaptation.", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+kitchen_app = _App(help="Built-in offline example tasks (task + source pool + expert recipe).", no_args_is_help=True)
 app.add_typer(kitchen_app, name="kitchen")
-
-
-def _fail(e: DatachefError) -> None:
-    typer.echo(f"error: {e}", err=True)
-    raise typer.Exit(2)
 
 
 def _log(msg: str) -> None:
     typer.echo(msg, err=True)
-
-
-@app.command()
-def inspect(task: Path = typer.Argument(..., help="Task YAML file."),
-            examples: int = typer.Option(3, help="Example rows shown per source."),
-            scan: int = typer.Option(1000, help="Rows read per source for field statistics."),
-            as_json: bool = typer.Option(False, "--json", help="Print the profiles as JSON instead of text.")) -> None:
-    """Profile every source of TASK: fields and types, row counts, length statistics, example rows.
-
-    This text is what the chef sees of the sources."""
-    from .io import load_task, task_base_dir
-    from .sources import open_source, profile_source, render_profiles
-
-    try:
-        t = load_task(task)
-        profiles = [profile_source(open_source(s, task_base_dir(t)), n_examples=examples, scan=scan)
-                    for s in t.sources]
-    except DatachefError as e:
-        _fail(e)
-    if as_json:
-        typer.echo(json.dumps([p.model_dump(mode="json") for p in profiles], indent=2, ensure_ascii=False))
-    else:
-        typer.echo(render_profiles(profiles))
-
-
-@app.command()
-def run(recipe: Path = typer.Argument(..., help="Recipe YAML/JSON file."),
-        task: Path = typer.Option(..., "--task", help="Task YAML file the recipe is for."),
-        out: Path = typer.Option(..., "--out", help="Output folder (data, manifest.json, recipe.yaml, dropped/)."),
-        format: str = typer.Option("messages", "--format",
-                                   help="messages | sharegpt | alpaca | dialogs | parquet"),
-        cache_dir: Optional[Path] = typer.Option(None, help="Step cache (default $DATACHEF_CACHE or "
-                                                            "~/.cache/datachef). Re-runs and killed runs resume "
-                                                            "from it."),
-        seed: int = typer.Option(0, help="Run seed."),
-        llm: Optional[str] = typer.Option(None, "--llm", help="LLM for llm_map/llm_generate steps: local | openai."),
-        model: Optional[str] = typer.Option(None, help="Model of --llm (local: HF id or path, default the "
-                                                       "embedded SmolLM2-135M-Instruct; openai: the served name)."),
-        base_url: Optional[str] = typer.Option(None, help="OpenAI-compatible endpoint for --llm openai."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output.")) -> None:
-    """Validate RECIPE fully, execute it (streaming, cached) and write the corpus atomically to OUT."""
-    from .engine import FORMATS, run_recipe
-    from .io import load_recipe, load_task
-
-    if format not in FORMATS:
-        typer.echo(f"error: --format must be one of {', '.join(FORMATS)}", err=True)
-        raise typer.Exit(2)
-    try:
-        t = load_task(task)
-        r = load_recipe(recipe)
-        client = _client(llm, model, base_url) if llm else None
-        m = run_recipe(r, t, out, fmt=format, cache_dir=cache_dir, seed=seed, llm=client,
-                       progress=None if not quiet else False, log=None if quiet else _log, recipe_file=str(recipe))
-    except DatachefError as e:
-        _fail(e)
-    typer.echo(f"wrote {m.output.records} records to {out / m.output.path} ({m.seconds:.1f}s)")
-    for s in m.steps:
-        dropped = ", ".join(f"{k}={v}" for k, v in s.dropped.items())
-        typer.echo(f"  {s.id:<24} {s.op:<16} {s.rows_in:>8} -> {s.rows_out:<8}"
-                   + (" cached" if s.cached else "") + (f"  dropped: {dropped}" if dropped else "")
-                   + "".join(f"\n    warning: {w}" for w in s.warnings))
 
 
 def set_torch_threads(threads: int) -> None:
@@ -105,50 +70,81 @@ def set_torch_threads(threads: int) -> None:
         torch.set_num_threads(threads)
 
 
-def _client(kind: str, model: Optional[str], base_url: Optional[str], cache: bool = True):
-    from .llm import make_client
+# -------------------------------------------------------------------------------------------------------- commands
 
-    return make_client(kind, model=model, base_url=base_url, cache_dir=None if cache else False)
+@app.command("inspect")
+def inspect_cmd(task: TaskFile,
+                examples: Annotated[int, typer.Option(help="Example rows shown per source.")] = 3,
+                scan: Annotated[int, typer.Option(help="Rows read per source for field statistics.")] = 1000,
+                as_json: Annotated[bool, typer.Option("--json", help="Print the profiles as JSON instead of text.")]
+                = False) -> None:
+    """Profile every source of TASK: fields and types, row counts, length statistics, example rows.
+
+    This text is what the chef sees of the sources."""
+    from .io import load_task, task_base_dir
+    from .sources import open_source, profile_source, render_profiles
+
+    t = load_task(task)
+    profiles = [profile_source(open_source(s, task_base_dir(t)), n_examples=examples, scan=scan) for s in t.sources]
+    if as_json:
+        typer.echo(json.dumps([p.model_dump(mode="json") for p in profiles], indent=2, ensure_ascii=False))
+    else:
+        typer.echo(render_profiles(profiles))
 
 
 @app.command()
-def serve(kind: str = typer.Option("local", help="local (in-process transformers) | openai (proxy an endpoint)."),
-          model: Optional[str] = typer.Option(None, help="Model (local default: the embedded SmolLM2-135M-Instruct)."),
-          base_url: Optional[str] = typer.Option(None, help="Upstream endpoint for --kind openai."),
-          host: str = typer.Option("127.0.0.1", help="Address to bind (loopback by default)."),
-          port: int = typer.Option(8000, help="Port."),
-          no_cache: bool = typer.Option(False, "--no-cache", help="Do not use the on-disk request cache.")) -> None:
+def run(recipe: Annotated[Path, typer.Argument(help="Recipe YAML/JSON file.")],
+        task: TaskOption, out: OutDir,
+        format: Annotated[Format, typer.Option("--format", help="Output format.")] = "messages",
+        cache_dir: CacheDir = None, seed: Seed = 0,
+        llm: Annotated[Optional[Backend], typer.Option("--llm", help="LLM for llm_map/llm_generate steps.")] = None,
+        model: LlmModel = None, base_url: LlmBaseUrl = None,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False) -> None:
+    """Validate RECIPE fully, execute it (streaming, cached) and write the corpus atomically to OUT: data, manifest.json,
+    recipe.yaml, dropped/."""
+    from .engine import run_recipe
+    from .io import load_recipe, load_task
+
+    t, r = load_task(task), load_recipe(recipe)
+    client = make_role_client("llm", llm, model, base_url)
+    m = run_recipe(r, t, out, fmt=format, cache_dir=cache_dir, seed=seed, llm=client,
+                   progress=None if not quiet else False, log=None if quiet else _log, recipe_file=str(recipe))
+    typer.echo(f"wrote {m.output.records} records to {out / m.output.path} ({m.seconds:.1f}s)")
+    for s in m.steps:
+        dropped = ", ".join(f"{k}={v}" for k, v in s.dropped.items())
+        typer.echo(f"  {s.id:<24} {s.op:<16} {s.rows_in:>8} -> {s.rows_out:<8}"
+                   + (" cached" if s.cached else "") + (f"  dropped: {dropped}" if dropped else "")
+                   + "".join(f"\n    warning: {w}" for w in s.warnings))
+
+
+@app.command()
+def serve(kind: Annotated[Backend, typer.Option(help="local (in-process transformers) | openai (proxy an "
+                                                     "endpoint).")] = "local",
+          model: ServedModel = None, base_url: ServedBaseUrl = None,
+          host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="Port.")] = 8000,
+          no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not use the on-disk request cache.")]
+          = False) -> None:
     """Serve a model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/models)."""
     from .llm.server import run_server
 
-    try:
-        client = _client(kind, model, base_url, cache=not no_cache)
-    except DatachefError as e:
-        _fail(e)
-    run_server(client, host, port)
+    run_server(make_role_client("served", kind, model, base_url, cache_dir=False if no_cache else None), host, port)
 
 
 @app.command()
-def schema(kind: str = typer.Argument(..., help="task | recipe | record | manifest"),
-           task: Optional[Path] = typer.Option(None, "--task",
-                                               help="Specialise the recipe schema to this task (source ids).")) -> None:
+def schema(kind: Annotated[SchemaKind, typer.Argument(help="Which spec file.")],
+           task: Annotated[Optional[Path], typer.Option("--task", help="Specialise the recipe schema to this task "
+                                                                       "(source ids).")] = None) -> None:
     """Print the JSON Schema of a spec file (the recipe schema types every op's args)."""
     from .engine.schema import SCHEMAS, recipe_schema
     from .io import load_task
 
-    if kind not in SCHEMAS:
-        typer.echo(f"error: unknown schema '{kind}' (choose from {', '.join(SCHEMAS)})", err=True)
-        raise typer.Exit(2)
-    try:
-        s = recipe_schema(load_task(task)) if kind == "recipe" and task else SCHEMAS[kind]()
-    except DatachefError as e:
-        _fail(e)
-    typer.echo(json.dumps(s, indent=2))
+    typer.echo(json.dumps(recipe_schema(load_task(task)) if kind == "recipe" and task else SCHEMAS[kind](), indent=2))
 
 
 @app.command()
-def ops(name: Optional[str] = typer.Argument(None, help="Show one op in full."),
-        as_json: bool = typer.Option(False, "--json", help="Print the catalogue as JSON.")) -> None:
+def ops(name: Annotated[Optional[str], typer.Argument(help="Show one op in full.")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the catalogue as JSON.")] = False) -> None:
     """List the operators recipes can use, with their parameters."""
     from .ops import op_catalogue
 
@@ -156,8 +152,7 @@ def ops(name: Optional[str] = typer.Argument(None, help="Show one op in full."),
     if name:
         cat = [c for c in cat if c["name"] == name]
         if not cat:
-            typer.echo(f"error: unknown op '{name}'", err=True)
-            raise typer.Exit(2)
+            raise DatachefError(f"unknown op '{name}' (see `datachef ops`)")
     if as_json:
         typer.echo(json.dumps(cat, indent=2))
         return
@@ -170,84 +165,63 @@ def ops(name: Optional[str] = typer.Argument(None, help="Show one op in full."),
 
 
 @app.command()
-def verify(out_dir: Path = typer.Argument(..., help="A run's output folder (with data.jsonl)."),
-           task: Path = typer.Option(..., "--task", help="Task YAML file."),
-           judge: str = typer.Option("local", help="local (embedded SmolLM2 + embeddings + checkers) | openai."),
-           model: Optional[str] = typer.Option(None, help="Judge model (openai: the served name; local: an HF id or "
-                                                          "path instead of the embedded default)."),
-           base_url: Optional[str] = typer.Option(None, help="OpenAI-compatible endpoint for --judge openai."),
-           sample: int = typer.Option(100, help="Instances to grade (seeded sample)."),
-           seed: int = typer.Option(0, help="Sampling seed.")) -> None:
+def verify(out_dir: Annotated[Path, typer.Argument(help="A run's output folder (with data.jsonl).")],
+           task: TaskOption, judge: Judge = "local", model: JudgeModel = None, base_url: JudgeBaseUrl = None,
+           sample: Sample = 100, seed: Seed = 0) -> None:
     """Score a corpus with the Data Verifier (gates + checkers + rubric judge) and write OUT_DIR/verify.json."""
     from .verifier import format_report, verify_command
 
-    try:
-        report = verify_command(out_dir, task, judge=judge, model=model, base_url=base_url, sample=sample, seed=seed)
-    except DatachefError as e:
-        _fail(e)
-    typer.echo(format_report(report))
+    typer.echo(format_report(verify_command(out_dir, task, judge=judge, model=model, base_url=base_url,
+                                            sample=sample, seed=seed)))
 
 
 @app.command()
-def cook(task: Optional[Path] = typer.Argument(None, help="Task YAML file (default: the built-in --kitchen)."),
-         out: Path = typer.Option(Path("runs/cook"), "--out", help="Output folder."),
-         kitchen: str = typer.Option("gsm8k", help="Built-in kitchen used when no TASK is given."),
-         n: int = typer.Option(8, "--n", help="Recipes the chef samples (best-of-N)."),
-         chef: str = typer.Option("local", help="local (embedded SmolLM2 by default) | openai."),
-         model: Optional[str] = typer.Option(None, help="Chef model."),
-         base_url: Optional[str] = typer.Option(None, help="Endpoint for --chef openai."),
-         coder_model: Optional[str] = typer.Option(None, help="Decoupled mode: a second model writes the program "
-                                                              "(same backend as --chef)."),
-         decoupled: bool = typer.Option(False, help="Planner then coder (paper's decoupled mode)."),
-         mode: str = typer.Option("typed", help="typed (constrained JSON recipe) | python (kit script, sandboxed)."),
-         search_budget: int = typer.Option(4, help="Extra executions for verifier-guided refinement (0 = best-of-N "
-                                                   "only)."),
-         judge: str = typer.Option("local", help="Verifier judge: local | openai."),
-         judge_model: Optional[str] = typer.Option(None, help="Judge model for --judge openai."),
-         judge_base_url: Optional[str] = typer.Option(None, help="Endpoint for --judge openai."),
-         sample: int = typer.Option(100, help="Instances the verifier grades per recipe."),
-         temperature: float = typer.Option(0.8, help="Chef sampling temperature."),
-         max_tokens: int = typer.Option(700, help="Chef's token budget per answer."),
-         max_repairs: int = typer.Option(2, help="Repair rounds for an answer that does not validate."),
-         seed: int = typer.Option(0, help="Seed."),
-         threads: int = typer.Option(0, help="CPU threads of the embedded model (0 = auto: every allowed core, or 1 "
-                                             "when other jobs already load the machine)."),
-         cache_dir: Optional[Path] = typer.Option(None, help="Step cache folder.")) -> None:
+def cook(task: Annotated[Optional[Path], typer.Argument(help="Task YAML file (default: the built-in --kitchen).")]
+         = None,
+         out: OutDir = Path("runs/cook"),
+         kitchen: Annotated[str, typer.Option(help="Built-in kitchen used when no TASK is given.")] = "gsm8k",
+         n: Annotated[int, typer.Option("--n", help="Recipes the chef samples (best-of-N).")] = 8,
+         chef: Annotated[Backend, typer.Option(help="Chef LLM: local (embedded SmolLM2 by default) | openai.")]
+         = "local",
+         model: ChefModel = None, base_url: ChefBaseUrl = None,
+         coder_model: Annotated[Optional[str], typer.Option(help="Decoupled mode: a second model writes the program "
+                                                                 "(same backend as --chef).")] = None,
+         decoupled: Annotated[bool, typer.Option(help="Planner then coder (paper's decoupled mode).")] = False,
+         mode: Annotated[ChefForm, typer.Option(help="typed (constrained JSON recipe) | python (kit script, "
+                                                     "sandboxed).")] = "typed",
+         search_budget: Annotated[int, typer.Option(help="Extra executions for verifier-guided refinement (0 = "
+                                                         "best-of-N only).")] = 4,
+         judge: Judge = "local", judge_model: JudgeModel = None, judge_base_url: JudgeBaseUrl = None,
+         sample: Sample = 100,
+         temperature: Annotated[float, typer.Option(help="Chef sampling temperature.")] = 0.8,
+         max_tokens: Annotated[int, typer.Option(help="Chef's token budget per answer.")] = 700,
+         max_repairs: Annotated[int, typer.Option(help="Repair rounds for an answer that does not validate.")] = 2,
+         seed: Seed = 0, threads: Threads = 0, cache_dir: CacheDir = None) -> None:
     """The main job: profile sources, have the chef write N recipes, execute and verify each, search, and write
     OUT/best (recipe, data, manifest, verify.json), OUT/candidates, OUT/cook.json and OUT/report.html."""
     from .chef import Chef, ChefConfig
     from .chef.cook import Cook, CookConfig
     from .io import load_task
 
-    if mode not in ("typed", "python"):
-        typer.echo("error: --mode must be typed or python", err=True)
-        raise typer.Exit(2)
-    try:
-        if task is None:
-            from .kitchens import prepare_kitchen
+    # Every role's arguments are checked before a kitchen is written or a model loads.
+    chef_spec = ClientSpec("chef", chef, model, base_url)
+    coder_spec = ClientSpec("coder", chef, coder_model, base_url) if coder_model else None
+    judge_spec = ClientSpec("judge", judge, judge_model, judge_base_url)
+    if task is None:
+        from .kitchens import prepare_kitchen
 
-            task = prepare_kitchen(kitchen, out / "kitchen")
-        t = load_task(task)
-        if chef == "local" or judge == "local":
-            set_torch_threads(threads)
-        planner = _client(chef, model, base_url)
-        coder = _client(chef, coder_model, base_url) if coder_model else None
-        if judge == "openai":
-            judge_client = _client("openai", judge_model, judge_base_url)
-        elif judge == "local":
-            # The embedded model serves as chef and judge: load it once.
-            judge_client = planner if (chef == "local" and model is None) else "local"
-        else:
-            typer.echo("error: --judge must be local or openai", err=True)
-            raise typer.Exit(2)
-        the_chef = Chef(planner, ChefConfig(form=mode, decoupled=decoupled or coder is not None,
-                                            temperature=temperature, max_tokens=max_tokens, max_repairs=max_repairs,
-                                            seed=seed), coder=coder)
-        summary = Cook(t, out, the_chef, judge_client,
-                       CookConfig(n=n, search_budget=search_budget, sample=sample, seed=seed, cache_dir=cache_dir),
-                       log=_log).run()
-    except DatachefError as e:
-        _fail(e)
+        task = prepare_kitchen(kitchen, out / "kitchen")
+    t = load_task(task)
+    if chef == "local" or judge == "local":
+        set_torch_threads(threads)
+    planner = chef_spec.build()
+    coder = coder_spec.build(share=planner) if coder_spec else None
+    judge_client = judge_spec.build(share=planner)  # the embedded model, when chef and judge, loads once
+    the_chef = Chef(planner, ChefConfig(form=mode, decoupled=decoupled or coder is not None, temperature=temperature,
+                                        max_tokens=max_tokens, max_repairs=max_repairs, seed=seed), coder=coder)
+    summary = Cook(t, out, the_chef, judge_client,
+                   CookConfig(n=n, search_budget=search_budget, sample=sample, seed=seed, cache_dir=cache_dir),
+                   log=_log).run()
     best = summary["best"]
     typer.echo(f"executability {summary['executable']}/{summary['n']}, DVS_avg@{summary['n']} "
                f"{summary['dvs_avg']:.3f}, best-of-N {summary['best_of_n']['score']:.3f}, best {best['score']:.3f} "
@@ -255,118 +229,80 @@ def cook(task: Optional[Path] = typer.Argument(None, help="Task YAML file (defau
 
 
 @app.command()
-def train(data: Path = typer.Argument(..., help="Corpus: a data.jsonl/.parquet of chat records or a run folder."),
-          base: Optional[str] = typer.Option(None, help="Base model: HF id or path (default: the embedded "
-                                                        "SmolLM2-135M-Instruct)."),
-          out: Path = typer.Option(..., "--out", help="Checkpoint folder (final model in OUT/final)."),
-          profile: str = typer.Option("cpu", help="cpu (tiny LoRA run) | gpu (paper: 10K samples, 3 epochs, lr 2e-5, "
-                                                  "batch 64)."),
-          max_samples: Optional[int] = typer.Option(None, help="Budget: records sampled for training."),
-          epochs: Optional[float] = typer.Option(None, help="Epochs."),
-          max_steps: Optional[int] = typer.Option(None, help="Stop after this many optimizer steps."),
-          lr: Optional[float] = typer.Option(None, help="Learning rate."),
-          batch_size: Optional[int] = typer.Option(None, help="Micro-batch per device."),
-          effective_batch_size: Optional[int] = typer.Option(None, help="Sequences per optimizer step."),
-          max_seq_len: Optional[int] = typer.Option(None, help="Truncate longer records."),
-          lora: Optional[bool] = typer.Option(None, "--lora/--full", help="LoRA adapters or full fine-tuning."),
-          bf16: Optional[bool] = typer.Option(None, "--bf16/--fp32", help="Mixed precision (default: where fast)."),
-          save_steps: Optional[int] = typer.Option(None, help="Checkpoint every N steps."),
-          seed: Optional[int] = typer.Option(None, help="Seed."),
-          resume: bool = typer.Option(False, help="Resume from the latest checkpoint in OUT.")) -> None:
-    """Supervised fine-tuning (TRL SFTTrainer, loss on assistant turns) of BASE on a corpus. Runs unchanged under
-    `accelerate launch -m datachef.cli train ...` on GPUs."""
-    from .adapt import TrainConfig, train_sft
+@with_options(TRAIN_OPTIONS)
+def train(data: Annotated[Path, typer.Argument(help="Corpus: a data.jsonl/.parquet of chat records or a run folder.")],
+          out: OutDir, base: BaseModelOption = None, profile: Profile = "cpu",
+          resume: Annotated[bool, typer.Option(help="Resume from the latest checkpoint in OUT.")] = False,
+          **fields: Any) -> None:
+    """Supervised fine-tuning (TRL SFTTrainer, loss on assistant turns) of BASE on a corpus; checkpoints go to
+    OUT/checkpoints, the final model to OUT/final. Every TrainConfig field is a flag overriding the --profile preset.
+    Runs unchanged under `accelerate launch -m datachef.cli train ...` on GPUs."""
+    from .adapt import train_sft
 
-    try:
-        cfg = TrainConfig.profile(profile, max_samples=max_samples, epochs=epochs, max_steps=max_steps, lr=lr,
-                                  batch_size=batch_size, effective_batch_size=effective_batch_size,
-                                  max_seq_len=max_seq_len, lora=lora, bf16=bf16, save_steps=save_steps, seed=seed)
-        result = train_sft(data, base, out, cfg, resume=resume, log=_log)
-    except DatachefError as e:
-        _fail(e)
+    result = train_sft(data, base, out, TrainConfig.profile(profile, **fields), resume=resume, log=_log)
     typer.echo(f"trained on {result.samples} records, {result.steps} steps, final loss {result.final_loss}; "
                f"model in {result.final_dir} ({result.seconds:.0f}s)")
 
 
 @app.command("eval")
-def eval_cmd(ckpt: str = typer.Argument(..., help="Model folder or HF id ('smollm2' = the embedded base model)."),
-             task: Path = typer.Option(..., "--task", help="Task YAML file (its benchmark's held-out items)."),
-             out: Optional[Path] = typer.Option(None, "--out", help="Where eval.json goes (default: CKPT folder)."),
-             limit: Optional[int] = typer.Option(None, help="Evaluate at most N held-out items."),
-             batch_size: int = typer.Option(8, help="Generation batch size."),
-             max_new_tokens: int = typer.Option(256, help="Generation budget per item.")) -> None:
+def eval_cmd(ckpt: Annotated[str, typer.Argument(help="Model folder or HF id ('smollm2' = the embedded base model).")],
+             task: TaskOption,
+             out: Annotated[Optional[Path], typer.Option("--out", help="Where eval.json goes (default: CKPT "
+                                                                       "folder).")] = None,
+             limit: Annotated[Optional[int], typer.Option(help="Evaluate at most N held-out items.")] = None,
+             batch_size: Annotated[int, typer.Option(help="Generation batch size.")] = 8,
+             max_new_tokens: Annotated[int, typer.Option(help="Generation budget per item.")] = 256) -> None:
     """Evaluate a model on the task's held-out benchmark items (numeric exact match, MCQ accuracy or code pass@1,
     plus the mean NLL of the gold answers); writes eval.json."""
     from .adapt import evaluate
     from .io import load_task
 
-    try:
-        result = evaluate(ckpt, load_task(task), limit=limit, batch_size=batch_size, max_new_tokens=max_new_tokens,
-                          out=out, log=_log)
-    except DatachefError as e:
-        _fail(e)
+    result = evaluate(ckpt, load_task(task), limit=limit, batch_size=batch_size, max_new_tokens=max_new_tokens,
+                      out=out, log=_log)
     typer.echo(f"{result.benchmark} ({result.split}, {result.n} items): {result.metric} {result.score:.4f}, "
                f"gold-answer NLL {result.nll}")
 
 
 @app.command()
-def correlate(task: Path = typer.Argument(..., help="Task YAML file."),
-              out: Path = typer.Option(..., "--out", help="Study folder (resumable: re-run to continue)."),
-              k: int = typer.Option(8, "--k", help="Single-source + length-based corpora."),
-              budget: Optional[int] = typer.Option(None, help="Records per corpus (default: the task's "
-                                                              "budget.train_samples)."),
-              base: Optional[str] = typer.Option(None, help="Base model: HF id or path (default: the embedded "
-                                                            "SmolLM2-135M-Instruct)."),
-              profile: str = typer.Option("cpu", help="Training preset: cpu (LoRA) | gpu (paper)."),
-              epochs: Optional[float] = typer.Option(None, help="Training epochs (overrides the profile)."),
-              lr: Optional[float] = typer.Option(None, help="Learning rate (overrides the profile)."),
-              max_seq_len: Optional[int] = typer.Option(None, help="Truncate longer records (overrides the "
-                                                                   "profile)."),
-              eval_limit: Optional[int] = typer.Option(200, help="Held-out benchmark items evaluated per model."),
-              max_new_tokens: int = typer.Option(64, help="Generation budget per benchmark item."),
-              sample: int = typer.Option(100, help="Instances the verifier grades per corpus."),
-              recipe: Optional[list[Path]] = typer.Option(None, "--recipe", help="Recipe file whose output joins "
-                                                                                "as a corpus (repeatable)."),
-              source: Optional[list[str]] = typer.Option(None, "--source", help="Single-source corpora from these "
-                                                                               "sources only (repeatable)."),
-              length_subsets: int = typer.Option(2, help="Length-based corpora (shortest, longest, ...)."),
-              judge: str = typer.Option("local", help="Verifier judge: local | openai."),
-              judge_model: Optional[str] = typer.Option(None, help="Judge model for --judge openai."),
-              judge_base_url: Optional[str] = typer.Option(None, help="Endpoint for --judge openai."),
-              seed: int = typer.Option(0, help="Seed."),
-              threads: int = typer.Option(0, help="torch CPU threads (0 = auto: every allowed core, or 1 when other "
-                                                  "jobs already load the machine)."),
-              keep_checkpoints: bool = typer.Option(False, "--keep-checkpoints",
-                                                    help="Keep full model checkpoints (deleted after evaluation "
-                                                         "by default; LoRA adapters are kept)."),
-              cache_dir: Optional[str] = typer.Option(None, help="Engine step cache folder.")) -> None:
+def correlate(task: TaskFile, out: OutDir,
+              k: Annotated[int, typer.Option("--k", help="Single-source + length-based corpora.")] = 8,
+              budget: Annotated[Optional[int], typer.Option(help="Records per corpus (default: the task's "
+                                                                 "budget.train_samples).")] = None,
+              base: BaseModelOption = None, profile: Profile = "cpu",
+              epochs: TrainEpochs = None, lr: TrainLr = None, max_seq_len: TrainMaxSeqLen = None,
+              eval_limit: Annotated[Optional[int], typer.Option(help="Held-out benchmark items evaluated per "
+                                                                     "model.")] = 200,
+              max_new_tokens: Annotated[int, typer.Option(help="Generation budget per benchmark item.")] = 64,
+              sample: Sample = 100,
+              recipe: Annotated[Optional[list[Path]], typer.Option("--recipe", help="Recipe file whose output joins "
+                                                                                    "as a corpus (repeatable).")]
+              = None,
+              source: Annotated[Optional[list[str]], typer.Option("--source", help="Single-source corpora from these "
+                                                                                   "sources only (repeatable).")]
+              = None,
+              length_subsets: Annotated[int, typer.Option(help="Length-based corpora (shortest, longest, ...).")] = 2,
+              judge: Judge = "local", judge_model: JudgeModel = None, judge_base_url: JudgeBaseUrl = None,
+              seed: Seed = 0, threads: Threads = 0,
+              keep_checkpoints: Annotated[bool, typer.Option("--keep-checkpoints", help="Keep full model checkpoints "
+                                                             "(deleted after evaluation by default; LoRA adapters "
+                                                             "are kept).")] = False,
+              cache_dir: CacheDir = None) -> None:
     """Validate the verifier as a proxy: build K corpora (single sources, length-based subsets, given recipes),
     score, train and evaluate each, and report Pearson/Spearman between proxies (verifier, length, embedding
-    relevance) and downstream scores. Writes OUT/correlation.json, table.md, table.csv, scatter.png."""
+    relevance) and downstream scores. Writes OUT/correlation.json, table.md, table.csv, scatter.png; re-run with the
+    same OUT to resume."""
     from .adapt.correlate import CorrelateConfig, render_table, run_correlation
 
-    if profile not in ("cpu", "gpu"):
-        typer.echo("error: --profile must be cpu or gpu", err=True)
-        raise typer.Exit(2)
-    if judge not in ("local", "openai"):
-        typer.echo("error: --judge must be local or openai", err=True)
-        raise typer.Exit(2)
-    set_torch_threads(threads)
     overrides = {name: v for name, v in (("epochs", epochs), ("lr", lr), ("max_seq_len", max_seq_len))
                  if v is not None}
-    try:
-        cfg = CorrelateConfig(k=k, budget=budget, base=base, profile=profile, train=overrides, eval_limit=eval_limit,
-                              max_new_tokens=max_new_tokens, sample=sample, judge=judge, seed=seed,
-                              recipes=[str(r) for r in recipe or []], sources=list(source) if source else None,
-                              length_subsets=length_subsets, keep_checkpoints=keep_checkpoints, cache_dir=cache_dir)
-    except ValueError as e:  # pydantic's ValidationError
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2)
-    try:
-        client = _client("openai", judge_model, judge_base_url) if judge == "openai" else None
-        result = run_correlation(task, out, cfg, judge=client, log=_log)
-    except DatachefError as e:
-        _fail(e)
+    cfg = CorrelateConfig(k=k, budget=budget, base=base, profile=profile, train=overrides, eval_limit=eval_limit,
+                          max_new_tokens=max_new_tokens, sample=sample, judge=judge, seed=seed,
+                          recipes=[str(r) for r in recipe or []], sources=list(source) if source else None,
+                          length_subsets=length_subsets, keep_checkpoints=keep_checkpoints,
+                          cache_dir=str(cache_dir) if cache_dir else None)
+    set_torch_threads(threads)
+    result = run_correlation(task, out, cfg, judge=make_role_client("judge", judge, judge_model, judge_base_url),
+                             log=_log)
     typer.echo(render_table(result))
     typer.echo(f"wrote {out / 'correlation.json'}, {out / 'table.md'}, {out / 'table.csv'}, {out / 'scatter.png'}")
 
@@ -381,19 +317,14 @@ def kitchen_list() -> None:
 
 
 @kitchen_app.command("prepare")
-def kitchen_prepare(name: str = typer.Argument(..., help="Kitchen name (see `datachef kitchen list`)."),
-                    out: Path = typer.Option(..., "--out", help="Folder to write task.yaml, sources/ and the "
-                                                                "expert recipe to."),
-                    seed: int = typer.Option(0, help="Seed for the generated sources."),
-                    force: bool = typer.Option(False, help="Overwrite an existing, different kitchen folder.")) -> None:
-    """Materialise a kitchen offline: task.yaml, sources/*.jsonl, expert_recipe.yaml."""
+def kitchen_prepare(name: Annotated[str, typer.Argument(help="Kitchen name (see `datachef kitchen list`).")],
+                    out: OutDir, seed: Annotated[int, typer.Option(help="Seed for the generated sources.")] = 0,
+                    force: Annotated[bool, typer.Option(help="Overwrite an existing, different kitchen folder.")]
+                    = False) -> None:
+    """Materialise a kitchen offline into OUT: task.yaml, sources/*.jsonl, expert_recipe.yaml."""
     from .kitchens import prepare_kitchen
 
-    try:
-        path = prepare_kitchen(name, out, seed=seed, force=force)
-    except DatachefError as e:
-        _fail(e)
-    typer.echo(f"kitchen '{name}' ready: {path}")
+    typer.echo(f"kitchen '{name}' ready: {prepare_kitchen(name, out, seed=seed, force=force)}")
 
 
 def main() -> None:  # pragma: no cover

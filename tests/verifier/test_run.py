@@ -171,17 +171,18 @@ def test_local_judge_with_tiny_model(task, write_run, tiny_model_dir):
 
 
 def test_verify_command_and_format_report(task_path, task, write_run):
+    from datachef.llm import LLMError
     from datachef.verifier import format_report, verify_command
 
     empty = write_run(None, name="empty")
     report = verify_command(empty, task_path)  # the local model is not even loaded for an empty run
     assert report.score == -1.0 and "not loaded" in report.judge["model"]
     assert "reward -1.000 (empty" in format_report(report)
-    with pytest.raises(VerifierError, match="needs --model and --base-url"):
+    with pytest.raises(LLMError, match="needs --model and --base-url"):
         verify_command(empty, task_path, judge="openai", model="m")
-    with pytest.raises(VerifierError, match="--judge must be"):
+    with pytest.raises(LLMError, match="--judge must be"):
         verify_command(empty, task_path, judge="claude")
-    with pytest.raises(VerifierError, match="--base-url is for"):
+    with pytest.raises(LLMError, match="--base-url is for"):
         verify_command(empty, task_path, base_url="http://127.0.0.1:1/v1")
 
     out = write_run([gold_chat(0), wrong_chat(1)])

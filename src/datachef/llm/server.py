@@ -501,7 +501,7 @@ def main(argv: list[str] | None = None) -> None:
     """``python -m datachef.llm.server``: serve a local (default) or remote model over the OpenAI API."""
     import os
 
-    from . import make_client
+    from .roles import make_role_client
 
     p = argparse.ArgumentParser(prog="python -m datachef.llm.server", description=main.__doc__)
     p.add_argument("--kind", choices=["local", "openai"], default="local", help="backend to wrap (default local)")
@@ -522,8 +522,8 @@ def main(argv: list[str] | None = None) -> None:
         if not api_key:
             p.error(f"--server-key-env: environment variable {a.server_key_env} is not set")
     try:
-        client = make_client(a.kind, model=a.model, base_url=a.base_url,
-                             cache_dir=False if a.no_cache else a.cache_dir)
+        client = make_role_client("served", a.kind, a.model, a.base_url,
+                                  cache_dir=False if a.no_cache else a.cache_dir)
     except LLMError as e:
         p.exit(2, f"error: {e}\n")
     run_server(client, a.host, a.port, api_key=api_key)

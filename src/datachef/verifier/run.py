@@ -399,30 +399,15 @@ def verify_command(out_dir: str | Path, task_path: str | Path, *, judge: str = "
                    base_url: str | None = None, sample: int = 100, seed: int = 0,
                    cache_dir: str | Path | None | Literal[False] = None) -> VerifyReport:
     """What `datachef verify OUT_DIR --task T [--judge local|openai --model M --base-url URL] [--sample N]` does:
-    load the task, build the judge, score the folder, write verify.json. Argument errors raise VerifierError."""
+    load the task, build the judge, score the folder, write verify.json. Argument errors raise LLMError."""
     from ..io import load_task
+    from ..llm import RoleFlags, make_role_client
 
     task = load_task(task_path)
-    if judge == "local":
-        if base_url:
-            raise VerifierError("--base-url is for --judge openai", field="base_url")
-        client: str | LLMClient = "local" if model is None else _local_client(model, cache_dir)
-    elif judge == "openai":
-        if not (model and base_url):
-            raise VerifierError("--judge openai needs --model and --base-url", field="model")
-        from ..llm import make_client
-
-        client = make_client("openai", model=model, base_url=base_url, cache_dir=cache_dir)
-    else:
-        raise VerifierError(f"--judge must be 'local' or 'openai', not {judge!r}", field="judge")
+    client = make_role_client("judge", judge, model, base_url, cache_dir=cache_dir,
+                              flags=RoleFlags("--judge", "--model", "--base-url"))
     verifier = Verifier(task, judge=client, judge_cache=cache_dir)
     return verifier.verify(out_dir, sample=sample, seed=seed)
-
-
-def _local_client(model: str, cache_dir: str | Path | None | Literal[False]) -> LLMClient:
-    from ..llm import make_client
-
-    return make_client("local", model=model, cache_dir=cache_dir)
 
 
 def format_report(report: VerifyReport) -> str:
