@@ -13,13 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Literal
 
 from .base import LLMClient, LLMError
+from .clients import BACKENDS, Backend, make_client
 from .models import EMBEDDED_NAME, is_embedded
 
-Backend = Literal["local", "openai"]
-BACKENDS: tuple[str, ...] = get_args(Backend)
 Role = Literal["chef", "coder", "judge", "llm", "served"]
 
 
@@ -77,8 +76,6 @@ class ClientSpec:
                 return share
             if self.role == "judge" and is_embedded(self.model):
                 return "local"
-        from . import make_client
-
         return make_client(self.kind, model=self.model, base_url=self.base_url, cache_dir=cache_dir)
 
 
