@@ -99,6 +99,7 @@ class LLMMap(_LLMOp):
     `llm_no_final_answer`). Needs an LLM client."""
 
     name = "llm_map"
+    version = 2  # 2: final answers normalised by datachef.answers
     Params = LLMMapParams
 
     def writes(self) -> FieldTypes:

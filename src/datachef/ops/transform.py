@@ -179,6 +179,7 @@ class ExtractAnswer(MapOp):
     reasoning before it). Rows with no answer are dropped with reason `no_answer` (or kept, if on_missing=keep)."""
 
     name = "extract_answer"
+    version = 2  # 2: numbers normalised by datachef.answers ('3/4' stays 3/4; LaTeX is no plain number)
     Params = ExtractAnswerParams
 
     def __init__(self, params, ctx, step_id):
