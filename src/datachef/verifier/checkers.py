@@ -34,7 +34,7 @@ class CheckResult:
         return asdict(self)
 
 
-# -- final answers --------------------------------------------------------------------------------------------
+# -- answers --------------------------------------------------------------------------------------------------
 # An answer "shows its work" when, besides its final-answer line, it has at least this many words
 # ('12 + 5 = 17' has 5; a bare '17' or '#### 17' has none).
 MIN_WORKING_WORDS = 3
@@ -100,8 +100,9 @@ def check_question_expression(question: str, predicted: str | None) -> CheckResu
     if got is None:
         return CheckResult("expression", "fail", f"final answer '{predicted}' is not a number; {expr} = {ref}", ref)
     decimals = len(number.rstrip("%").split(".")[1]) if "." in number else None
+    written, percent = got
     # As answers_equivalent reads a percentage against a plain number: 50% is 50 or 0.5.
-    if any(close(value, w, decimals) for w in (got[0], got[0] / 100)[:1 + got[1]]):
+    if any(close(value, w, decimals) for w in ([written, written / 100] if percent else [written])):
         return CheckResult("expression", "pass", f"{expr} = {ref}", ref)
     return CheckResult("expression", "fail", f"final answer '{predicted}' but {expr} = {ref}", ref)
 
