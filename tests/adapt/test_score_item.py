@@ -30,7 +30,7 @@ def task(fmt: str, fields: dict | None = None, pattern: str | None = None) -> Ta
     ("I do not know.", "#### 7", False),
     ("#### -5", "#### -5", True),
     ("#### 42 apples", "#### 42", True),
-    ("#### 42 apples (6 boxes of 7)", "#### 42", True),  # evaluation read the span's last number, 7
+    ("#### 15 days, 19:17", "#### 15", False),  # several numbers: not the leading one
     ("#### 50%", "#### 50", True),  # evaluation compared 50% as 1/2 only
 ])
 def test_numeric(completion, gold, correct):

@@ -4,7 +4,7 @@ expressions), MCQ gold letters, free text.
     answers_equivalent("1,000", "$1000.00")    # True   (plain numbers: exact, no sympy)
     answers_equivalent("0.5", "\\frac{1}{2}")   # True   (math-verify)
     answers_equivalent("7", "")                # None   (nothing to compare as math)
-    answer_number("42 apples (6 boxes of 7)")  # '42'   (the number a stated answer gives)
+    answer_number("$1,200 in total")           # '$1,200' (the number a stated answer gives)
     normalise_number("$1,234.50")              # '1234.5'
 
 Both the verifier (grading training records) and evaluation (scoring a model's completions) compare through here, so
@@ -23,9 +23,8 @@ from typing import Any, Sequence
 # a percent sign ('-$1,234.50', '$-3', '.5', '3/4', '50%').
 NUMBER = r"(?:-\$?|\$-?)?(?:\d+(?:,\d{3})*(?:\.\d+)?|\.\d+)(?:/\d+)?%?"
 _NUMBER = re.compile(NUMBER)
-# A leading number that is the whole answer, followed only by units or prose ('42 apples', '5 (from 2 + 3)'), not
-# by more arithmetic or LaTeX ('3 + 4', '2^10', '3x', '3\sqrt{2}').
-_LEADING = re.compile(rf"({NUMBER})(?=[\s,;:!?]|$)(?!,\d|\s*[-+*/^=×÷%]|\s+\d)")
+# What words around a stated number must not hold for it to be the answer: arithmetic, LaTeX, a percent sign.
+_NOT_PROSE = re.compile(r"[+*/^×÷%<>\\]|\s-\s")
 _MATH_TIMEOUT_S = 5
 LETTERS = string.ascii_uppercase
 
@@ -33,20 +32,20 @@ LETTERS = string.ascii_uppercase
 # ---------------------------------------------------------------------------------------------------------- numbers
 
 def answer_number(text: str) -> str | None:
-    """The number a stated answer gives, as written: the text itself when it is one number; its leading number when
-    units or prose follow ('42 apples', '$1,200 in total', '7, not 8'); its last number when prose comes first
-    ('The total is 42', 'x = 5'). None for LaTeX, expressions and words ('\\frac{1}{2}', '3 + 4', 'forty-two'):
-    those are math-verify's to read."""
+    """The number a stated answer gives, as written: the text itself when it is one number, or its only number
+    when nothing but words surround it ('42 apples', '$1,200 in total', 'The total is 42', 'x = 5'). None for
+    LaTeX, expressions, several numbers and words ('\\frac{1}{2}', '3 + 4', '3x', '15 days, 19:17', 'forty-two'):
+    those are math-verify's to read, and no single number of theirs is the answer."""
     t = text.strip().rstrip(".").strip()
     if _NUMBER.fullmatch(t):
         return t
-    m = _LEADING.match(t)
-    if m:
-        return m.group(1)
-    if t[:1].isalpha() and "\\" not in t:
-        found = _NUMBER.findall(t)
-        return found[-1] if found else None
-    return None
+    found = list(_NUMBER.finditer(t))
+    if len(found) != 1:
+        return None
+    m = found[0]
+    before, after = t[:m.start()], t[m.end():]
+    glued = before[-1:].isalnum() or after[:1].isalnum() or after[:1] == "."
+    return None if glued or _NOT_PROSE.search(f"{before} {after}") else m.group()
 
 
 def _value(number: str) -> tuple[Fraction, bool] | None:
