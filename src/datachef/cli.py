@@ -100,8 +100,8 @@ def run(recipe: Annotated[Path, typer.Argument(help="Recipe YAML/JSON file.")],
         llm: Annotated[Optional[Backend], typer.Option("--llm", help="LLM for llm_map/llm_generate steps.")] = None,
         model: LlmModel = None, base_url: LlmBaseUrl = None,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False) -> None:
-    """Validate RECIPE fully, execute it (streaming, cached) and write the corpus atomically to OUT: data, manifest.json,
-    recipe.yaml, dropped/."""
+    """Validate RECIPE fully, execute it (streaming, cached) and write the corpus atomically to OUT: data,
+    manifest.json, recipe.yaml, dropped/."""
     from .engine import run_recipe
     from .io import load_recipe, load_task
 

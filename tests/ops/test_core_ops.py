@@ -7,7 +7,6 @@ from datachef.errors import DatachefError
 from datachef.ops import Drop, OpContext, get_op, op_catalogue
 from datachef.ops.expr import Expression
 from datachef.ops.sampling import split_total
-from datachef.ops.transform import normalise_number
 
 META = {"source": "s", "row": 0, "ops": []}
 
@@ -75,12 +74,6 @@ def test_extract_answer_gsm8k_style():
     assert "final_answer" not in keep.map({"answer": "none"})
     with pytest.raises(Exception, match="capturing group"):
         make("extract_answer", pattern="####")
-
-
-@pytest.mark.parametrize("text,expected", [("18", "18"), ("$1,234.50", "1234.5"), ("7.0", "7"), ("-3 apples", "-3"),
-                                           ("none", None)])
-def test_normalise_number(text, expected):
-    assert normalise_number(text) == expected
 
 
 def test_to_chat_drops_empty_turns():

@@ -1,12 +1,11 @@
-"""Checkers: arithmetic consistency, math-verify answers, provenance gold, MCQ letters, the code sandbox."""
+"""Checkers: arithmetic consistency, gold answers, provenance gold, MCQ letters, code tests (reading and comparing
+answers and the sandbox itself are tested in tests/answers)."""
 from __future__ import annotations
 
 import pytest
 
 from datachef.verifier.arithmetic import check_arithmetic
-from datachef.verifier.checkers import (answers_equivalent, check_code, check_math_answer, check_mcq, extract_answer,
-                                        extract_letter, gold_answer, provenance_matches)
-from datachef.verifier.sandbox import run_python
+from datachef.verifier.checkers import check_code, check_math_answer, check_mcq, gold_answer, provenance_matches
 
 RIGHT = ("Combining Monday and Tuesday, Michael has 198 pears + 90 pears = 288 pears.\n"
          "On Wednesday, he picks 2 * 198 pears = 396 pears.\n"
@@ -61,22 +60,18 @@ def test_algebra_and_prose_are_skipped_not_guessed():
 
 
 # -- answers --------------------------------------------------------------------------------------------------
-def test_extract_answer_forms():
-    assert extract_answer("work\n#### 1,688", r"####\s*(.+)$") == "1,688"
-    assert extract_answer("so \\boxed{\\frac{1}{2}}") == "\\frac{1}{2}"
-    assert extract_answer("Thus the answer is 42.") == "42"
-    assert extract_answer("no answer here") is None
-
-
-def test_math_verify_equivalence():
-    assert answers_equivalent("1688", "1,688") is True
-    assert answers_equivalent("0.5", "\\frac{1}{2}") is True
-    assert answers_equivalent("849", "850") is False
-    assert answers_equivalent("B", "C") is False
+def test_gold_answer_checker():
     assert check_math_answer("12", "12.0").status == "pass"
     res = check_math_answer("13", "12")
     assert res.status == "fail" and res.reference == "12"
     assert check_math_answer("12", None).status == "skip"
+    assert check_math_answer(None, "12").status == "fail"
+    assert check_math_answer("", "12").status == "skip"  # nothing to compare as math
+
+
+def test_a_right_answer_with_units_is_right():
+    # math-verify alone read '18 dollars' as the product 18·d·o·l·l·a·r·s, so a right answer failed the checker.
+    assert check_math_answer("18 dollars", "18").status == "pass"
 
 
 def test_provenance_and_gold_from_source_row():
@@ -95,13 +90,24 @@ def test_provenance_and_gold_from_source_row():
     assert gold_answer(mc, "mcq", None, user, 0.6)[0] == "B"
 
 
+def test_mcq_gold_index_and_option_text():
+    # As evaluation reads a benchmark's gold: a 0-based index (MMLU's int answers) or the text of a listed option;
+    # the verifier used to accept letters only, so such rows gave no gold.
+    user = "Which planet is largest?\nA. Mars\nB. Jupiter\nC. Venus\nD. Earth"
+    assert gold_answer({"question": user, "answer": 1}, "mcq", None, user, 0.6)[0] == "B"
+    assert gold_answer({"question": user, "answer": "Jupiter"}, "mcq", None, user, 0.6)[0] == "B"
+    assert gold_answer({"question": user, "answer": "Pluto"}, "mcq", None, user, 0.6)[0] is None
+    # A digit string is more likely a numeric answer than an index; an index needs the options listed.
+    assert gold_answer({"question": user, "answer": "1"}, "mcq", None, user, 0.6)[0] is None
+    bare = "Which planet is largest?"
+    assert gold_answer({"question": bare, "answer": 1}, "mcq", None, bare, 0.6)[0] is None
+
+
 # -- MCQ ------------------------------------------------------------------------------------------------------
 Q = "Which planet is largest?\nA. Mars\nB. Jupiter\nC. Venus\nD. Earth"
 
 
 def test_mcq_letters():
-    assert extract_letter("The answer is (B).") == "B"
-    assert extract_letter("B") == "B"
     assert check_mcq("The answer is B.", Q, gold="B").status == "pass"
     assert check_mcq("The answer is C.", Q, gold="B").status == "fail"
     assert "not one of the options" in check_mcq("The answer is F.", Q).detail
@@ -133,8 +139,8 @@ def test_infinite_loop_times_out():
     assert res.status == "fail" and "timed out" in res.detail
 
 
-def test_sandbox_limits_memory_and_isolates_cwd(tmp_path):
-    r = run_python("x = bytearray(2_000_000_000)", memory_mb=256, timeout_s=5)
-    assert r.status == "failed" and "MemoryError" in r.stderr
-    r = run_python("import os; print(os.getcwd()); open('f.txt', 'w').write('x')", timeout_s=5)
-    assert r.passed and "datachef-sandbox-" in r.stdout and not (tmp_path / "f.txt").exists()
+def test_code_keeps_the_prompts_imports():
+    row = {"prompt": "from typing import List\n\n\ndef total(xs: List[int]) -> int:\n    \"\"\"Sum.\"\"\"\n",
+           "entry_point": "total", "test": "def check(candidate):\n    assert candidate([2, 3]) == 5\n"}
+    # The verifier ran a whole function without the prompt, so `List` was undefined: a right reply failed.
+    assert check_code("```python\ndef total(xs: List[int]) -> int:\n    return sum(xs)\n```", row).status == "pass"

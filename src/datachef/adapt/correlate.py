@@ -22,8 +22,8 @@ adapter/ of a LoRA run, eval.json + eval_items.jsonl, stages.json), OUT/base/eva
 a reference row, not part of the correlation), OUT/correlation.json, OUT/table.md, OUT/table.csv and OUT/scatter.png.
 Every stage records a fingerprint of what it depends on in stages.json after its output is written
 (`datachef.stages`), so a killed study resumes: a stage whose output exists with a matching fingerprint is skipped,
-training continues from its last checkpoint. Full model checkpoints (a merged 135M model is ~0.5 GB) are deleted after evaluation unless
-`keep_checkpoints`; LoRA adapters are kept.
+training continues from its last checkpoint. Full model checkpoints (a merged 135M model is ~0.5 GB) are deleted
+after evaluation unless `keep_checkpoints`; LoRA adapters are kept.
 """
 from __future__ import annotations
 

@@ -3,7 +3,8 @@
 Two numbers per run:
 - the benchmark score, from greedy batched generation with the model's chat template (user turn = the question in
   the benchmark's prompt style) and the scorer of `task.benchmark.format` (numeric exact match, MCQ letter
-  accuracy, code pass@1, normalised exact match for free text);
+  accuracy, code pass@1, normalised exact match for free text), which reads and compares answers with
+  `datachef.answers`, as the Data Verifier does (leniently: a model's free completion is not a training record);
 - the mean negative log-likelihood of the gold answers given the question (teacher-forced, per token, averaged over
   items): a continuous, low-noise score that moves even when a small model gets no answer right.
 
@@ -16,14 +17,16 @@ from __future__ import annotations
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from pydantic import BaseModel, Field
 
+from ..answers import (LETTERS, answers_equivalent, code_test_program, extract_answer, extract_code, extract_letter,
+                       format_mcq, gold_letter, run_python, texts_equal)
 from ..io import atomic_open, task_base_dir, write_json_atomic
 from ..spec import TaskSpec
-from . import scoring
 from .train import AdaptError, is_embedded_ref, load_tokenizer, render_chat, resolve_base, tokenize_chat
 
 if TYPE_CHECKING:
@@ -42,6 +45,7 @@ METRICS = {"numeric": "accuracy", "mcq": "accuracy", "code": "pass@1", "free": "
 # End-of-turn tokens of common chat templates: generation stops at any of them.
 _STOP_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|end_of_text|>", "<|endoftext|>", "<end_of_turn>", "</s>")
 _NLL_MAX_TOKENS = 2048
+CODE_MEMORY_MB = 4096  # address-space limit of one code test run
 
 
 class EvalResult(BaseModel):
@@ -87,7 +91,7 @@ def build_prompt(task: TaskSpec, item: dict[str, Any], template: str | None = No
     fmt = task.benchmark.format
     question = str(item[task.benchmark.fields.question])
     if fmt == "mcq":
-        question = scoring.format_mcq(question, _choices(task, item))
+        question = format_mcq(question, _choices(task, item))
     return (template or DEFAULT_PROMPTS[fmt]).replace("{question}", question)
 
 
@@ -95,20 +99,41 @@ def gold_target(task: TaskSpec, item: dict[str, Any]) -> str:
     """The text whose likelihood is measured: the answer field (worked solution, code), or the gold letter (MCQ)."""
     answer = item[task.benchmark.fields.answer]
     if task.benchmark.format == "mcq":
-        return scoring.gold_letter(answer, _choices(task, item))
+        return gold_letter(answer, _choices(task, item))
     return str(answer)
 
 
-def score_item(task: TaskSpec, item: dict[str, Any], completion: str, code_timeout: float = 10.0) -> scoring.Score:
+@dataclass(frozen=True)
+class Score:
+    correct: bool
+    extracted: str | None  # what was read out of the completion (answer, letter, or the tests' status)
+    gold: str | None
+
+
+def score_item(task: TaskSpec, item: dict[str, Any], completion: str, code_timeout: float = 10.0) -> Score:
+    """Score one completion. Answers are read leniently (the last number, the option whose text is quoted, unfenced
+    text as code) and compared as the verifier compares them; the gold is read from the answer field as the
+    verifier reads a training reply (the benchmark's `answer_pattern`, '####', boxed, ...), else the whole field."""
     bench = task.benchmark
-    answer = item[bench.fields.answer]
-    if bench.format == "numeric":
-        return scoring.score_numeric(completion, answer, bench.answer_pattern)
-    if bench.format == "mcq":
-        return scoring.score_mcq(completion, answer, _choices(task, item))
     if bench.format == "code":
-        return scoring.score_code(completion, item, bench.fields.question, code_timeout)
-    return scoring.score_free(completion, answer, bench.answer_pattern)
+        program = code_test_program(extract_code(completion, lenient=True), item, bench.fields.question)
+        if program is None:
+            raise AdaptError(f"code benchmark item has no tests: expected HumanEval fields 'test' + 'entry_point' or "
+                             f"an MBPP 'test_list' (its fields: {', '.join(item)})", field="test")
+        status = run_python(program, timeout_s=code_timeout, memory_mb=CODE_MEMORY_MB).status
+        return Score(status == "passed", status, None)
+    answer, pattern = item[bench.fields.answer], bench.answer_pattern
+    if bench.format == "mcq":
+        choices = _choices(task, item)
+        gold = gold_letter(answer, choices)
+        pred = extract_letter(completion, LETTERS[:len(choices)], answer_pattern=pattern, lenient=True,
+                              choices=choices)
+        return Score(pred == gold, pred, gold)
+    numeric = bench.format == "numeric"
+    gold = extract_answer(str(answer), pattern, numeric=numeric) or str(answer).strip()
+    pred = extract_answer(completion, pattern, numeric=numeric, lenient=True)
+    correct = pred is not None and (answers_equivalent(gold, pred) is True if numeric else texts_equal(gold, pred))
+    return Score(correct, pred, gold)
 
 
 # --------------------------------------------------------------------------------------------------------- models

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 from typing import Any, Iterator, Literal
 
 from pydantic import Field, field_validator
 
+from ..answers import HASH_ANSWER, normalise_number
 from .base import META, Emitter, FieldTypes, GlobalOp, OpParams, Row, RowStream
 from .registry import register
-from .transform import _check_template, normalise_number, render_template, template_fields
-
-_FINAL = re.compile(r"####\s*(.+?)\s*$", re.MULTILINE)
+from .transform import _check_template, render_template, template_fields
 
 
 class _LLMParams(OpParams):
@@ -44,7 +42,7 @@ def _parse(text: str, mode: str) -> tuple[Any, str | None, str | None]:
             return None, None, "llm_parse_error"
         return (value, None, None) if isinstance(value, dict) else (None, None, "llm_parse_error")
     if mode == "final_answer":
-        m = list(_FINAL.finditer(text))
+        m = list(HASH_ANSWER.finditer(text))
         answer = normalise_number(m[-1].group(1)) if m else None
         if answer is None:
             return None, None, "llm_no_final_answer"
@@ -102,6 +100,7 @@ class LLMMap(_LLMOp):
     `llm_no_final_answer`). Needs an LLM client."""
 
     name = "llm_map"
+    version = 2  # 2: final answers normalised by datachef.answers
     Params = LLMMapParams
 
     def writes(self) -> FieldTypes:

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from ..answers import normalise_number
 from .base import META, Drop, FieldTypes, MapOp, OpParams, Row
 from .registry import register
 from .expr import Expression
@@ -151,17 +152,6 @@ class Template(MapOp):
 _CALC_ANNOTATION = re.compile(r"<<[^>]*>>")  # GSM8K calculator traces: "3*4=<<3*4=12>>12"
 
 
-def normalise_number(text: str) -> str | None:
-    """'$1,234.50' -> '1234.5', '7.0' -> '7', '-3' -> '-3'; None when no number is there."""
-    m = re.search(r"-?\d[\d,]*(?:\.\d+)?", text.replace("$", ""))
-    if not m:
-        return None
-    s = m.group(0).replace(",", "")
-    if "." in s:
-        s = s.rstrip("0").rstrip(".")
-    return s or "0"
-
-
 class ExtractAnswerParams(OpParams):
     field: str = Field("answer", description="Field holding the solution text.")
     pattern: str = Field(r"####\s*(.+?)\s*$", description="Regex whose first group is the final answer.")
@@ -190,6 +180,7 @@ class ExtractAnswer(MapOp):
     reasoning before it). Rows with no answer are dropped with reason `no_answer` (or kept, if on_missing=keep)."""
 
     name = "extract_answer"
+    version = 2  # 2: numbers normalised by datachef.answers ('3/4' stays 3/4; LaTeX is no plain number)
     Params = ExtractAnswerParams
 
     def __init__(self, params, ctx, step_id):

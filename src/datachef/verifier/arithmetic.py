@@ -17,6 +17,8 @@ import operator
 import re
 from dataclasses import dataclass, field
 
+from ..answers import HASH_ANSWER
+
 # A number as written in solutions: optional thousands separators, optional decimals. Not part of a longer token.
 _NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+"
 _TOKEN = re.compile(
@@ -40,7 +42,6 @@ _ORDINAL = re.compile(r"^(st|nd|rd|th)$", re.I)
 _OP_WORDS = {"times": "*", "plus": "+", "minus": "-"}
 _CLAUSE_WORDS = {"because", "since", "so", "thus", "hence", "therefore", "then"}  # start a new clause
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
-_FINAL = re.compile(r"####\s*(.+?)\s*$", re.M)
 
 
 @dataclass
@@ -251,14 +252,14 @@ def check_arithmetic(solution: str, final_answer: str | None = None) -> Arithmet
     """Recompute the equations of `solution`; `final_answer` defaults to its '#### N' line."""
     report = ArithmeticReport()
     if final_answer is None:
-        finals = _FINAL.findall(solution)
+        finals = HASH_ANSWER.findall(solution)
         final_answer = finals[-1] if finals else None
     if final_answer is not None:
         m = re.search(_NUMBER, final_answer.replace("$", ""))
         if m:
             neg = final_answer.strip().lstrip("$€£¥ ").startswith("-")
             report.final = -_to_number(m.group()) if neg else _to_number(m.group())
-    body = _FINAL.sub("", solution)
+    body = HASH_ANSWER.sub("", solution)
     # Whether an equation we could not recompute follows the last one we did: then the final answer may come from
     # it, and comparing it with our last result would be unfair.
     unchecked_after = False

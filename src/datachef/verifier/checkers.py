@@ -1,5 +1,9 @@
-"""Deterministic checkers that need ground truth or can derive it: math answer equivalence (math-verify) against the
-source row's gold answer, arithmetic consistency of worked solutions, MCQ letter validity, code run against tests.
+"""Deterministic checkers that need ground truth or can derive it: answer equivalence against the source row's gold
+answer, arithmetic consistency of worked solutions, MCQ letter validity, code run against tests.
+
+Reading and comparing answers (final answers, letters, code, numbers, the sandboxed runner) is `datachef.answers`,
+shared with evaluation; this module holds what is the verifier's own: the checkers, how much working a reply shows,
+and gold answers found through a record's provenance.
 
 Each checker returns a `CheckResult` with status 'pass', 'fail' or 'skip' (nothing to check against). Only 'fail'
 is evidence against an instance; 'skip' never counts either way.
@@ -12,10 +16,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ..answers import (OPTION_LETTERS, answer_number, answers_equivalent, code_test_program, extract_answer,
+                       extract_code, extract_letter, gold_letter, listed_options, number_value, parse_math, run_python)
 from ..errors import SourceError
 from ..spec import TaskSpec
 from .arithmetic import _evaluate, check_arithmetic, close
-from .sandbox import run_python
 
 
 @dataclass
@@ -29,37 +34,7 @@ class CheckResult:
         return asdict(self)
 
 
-# -- final answers --------------------------------------------------------------------------------------------
-_BOXED = re.compile(r"\\boxed\{((?:[^{}]|\{[^{}]*\})*)\}")
-_ANSWER_IS = re.compile(r"(?:final answer|answer)\s*(?:is|:)\s*[:\s]*\$?\s*(-?[\d][\d,]*(?:\.\d+)?(?:/\d+)?)", re.I)
-_HASHES = re.compile(r"####\s*(.+?)\s*$", re.M)
-_NUM = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
-_BARE_NUMBER = re.compile(r"\$?-?\d[\d,]*(?:\.\d+)?(?:/\d+)?\.?")
-
-
-def extract_answer(text: str, answer_pattern: str | None = None) -> str | None:
-    """The final answer stated in `text`: the benchmark's `answer_pattern` (last match) when given, else a '#### N'
-    line, a LaTeX \\boxed{}, or 'the answer is N'. None when the text states no final answer."""
-    patterns = [re.compile(answer_pattern, re.M)] if answer_pattern else []
-    patterns.append(_HASHES)
-    for p in patterns:
-        hits = list(p.finditer(text))
-        if hits:
-            m = hits[-1]
-            value = (m.group(1) if m.groups() else m.group()).strip()
-            if value:
-                return value.rstrip(".").strip()
-    boxed = _BOXED.findall(text)
-    if boxed:
-        return boxed[-1].strip()
-    said = _ANSWER_IS.findall(text)
-    if said:
-        return said[-1].strip()
-    if _BARE_NUMBER.fullmatch(text.strip()):  # the whole reply is the answer (benchmarks that want a bare number)
-        return text.strip().rstrip(".")
-    return None
-
-
+# -- answers --------------------------------------------------------------------------------------------------
 # An answer "shows its work" when, besides its final-answer line, it has at least this many words
 # ('12 + 5 = 17' has 5; a bare '17' or '#### 17' has none).
 MIN_WORKING_WORDS = 3
@@ -75,31 +50,6 @@ def working_words(text: str, answer_pattern: str | None = None) -> int:
     if len(body) == len(lines) == 1:  # a one-line answer with no final-answer marker is the answer itself
         return 0
     return sum(len(ln.split()) for ln in body)
-
-
-_STATES_ANSWER = re.compile(r"\b(?:final answer|answer|result)\b\s*(?:is|:|=)|####|\\boxed\{", re.I)
-
-
-def states_an_answer(text: str) -> bool:
-    """Whether `text` concludes with an answer of any form ("the answer is B", "Answer: Paris", "#### x"): a reply
-    that does is finished, even when its answer is not in the benchmark's form."""
-    return bool(_STATES_ANSWER.search(text)) or bool(_BARE_NUMBER.fullmatch(text.strip()))
-
-
-def _math_parse(text: str) -> list:
-    from math_verify import parse
-
-    return parse(text if "$" in text or "\\" in text else f"${text}$") or parse(text)
-
-
-def answers_equivalent(gold: str, predicted: str) -> bool | None:
-    """math-verify's equivalence of two answers; None when either does not parse as math."""
-    from math_verify import verify
-
-    g, p = _math_parse(gold), _math_parse(predicted)
-    if not g or not p:
-        return None
-    return bool(verify(g, p))
 
 
 def check_math_answer(predicted: str | None, gold: str | None) -> CheckResult:
@@ -145,47 +95,27 @@ def check_question_expression(question: str, predicted: str | None) -> CheckResu
     ref = f"{value:.10g}"
     if predicted is None:
         return CheckResult("expression", "skip", "the response states no final answer", ref)
-    try:
-        got = float(predicted.replace(",", "").replace("$", "").rstrip("."))
-    except ValueError:
+    number = answer_number(predicted)
+    got = number_value(number) if number is not None else None
+    if got is None:
         return CheckResult("expression", "fail", f"final answer '{predicted}' is not a number; {expr} = {ref}", ref)
-    decimals = len(predicted.rstrip(".").split(".")[1]) if "." in predicted.rstrip(".") else None
-    if close(value, got, decimals):
+    decimals = len(number.rstrip("%").split(".")[1]) if "." in number else None
+    written, percent = got
+    # As answers_equivalent reads a percentage against a plain number: 50% is 50 or 0.5.
+    if any(close(value, w, decimals) for w in ([written, written / 100] if percent else [written])):
         return CheckResult("expression", "pass", f"{expr} = {ref}", ref)
     return CheckResult("expression", "fail", f"final answer '{predicted}' but {expr} = {ref}", ref)
 
 
 # -- MCQ ------------------------------------------------------------------------------------------------------
-_OPTION_LINE = re.compile(r"^\s*\(?([A-J])[).:]\s+\S", re.M)
-_LETTER_PATTERNS = [
-    re.compile(r"(?:answer|option|choice)\s*(?:is|:)?\s*\(?\**([A-J])\**\)?(?![A-Za-z])", re.I),
-    re.compile(r"####\s*\(?([A-J])\)?\s*$", re.M),
-    re.compile(r"^\s*\(?([A-J])\)?[.):]?\s*$", re.M),  # a line holding only the letter
-    re.compile(r"^\s*\(?([A-J])[.):]\s", re.M),  # "B. Paris" as the reply
-]
-
-
-def extract_letter(response: str, answer_pattern: str | None = None) -> str | None:
-    if answer_pattern:
-        hits = re.findall(answer_pattern, response, re.M)
-        for h in reversed(hits):
-            h = (h[0] if isinstance(h, tuple) else h).strip().strip("().*").upper()
-            if len(h) == 1 and h.isalpha():
-                return h
-    for p in _LETTER_PATTERNS:
-        hits = p.findall(response)
-        if hits:
-            return hits[-1].upper()
-    return None
-
-
 def check_mcq(response: str, question: str, gold: str | None = None, n_choices: int | None = None,
               answer_pattern: str | None = None) -> CheckResult:
     """The response must pick one letter among the options the question offers (A-D when it lists none), and match
     the gold letter when there is one."""
-    listed = sorted(set(_OPTION_LINE.findall(question)))
+    listed = sorted(listed_options(question))
     valid = listed or [chr(ord("A") + i) for i in range(n_choices or 4)]
-    letter = extract_letter(response, answer_pattern)
+    # Any letter A-J is read, so that a letter outside the options is reported as such.
+    letter = extract_letter(response, answer_pattern=answer_pattern)
     if letter is None:
         return CheckResult("mcq", "fail", "the response picks no option letter", gold)
     if letter not in valid:
@@ -196,40 +126,6 @@ def check_mcq(response: str, question: str, gold: str | None = None, n_choices: 
 
 
 # -- code -----------------------------------------------------------------------------------------------------
-_FENCE = re.compile(r"```[ \t]*(?:python|py|python3)?[ \t]*\n(.*?)```", re.S | re.I)
-
-
-def extract_code(response: str) -> str | None:
-    """The last fenced code block, or the whole response when it reads as Python source."""
-    blocks = _FENCE.findall(response)
-    if blocks:
-        return max(blocks[-1:], key=len).strip("\n")
-    if re.search(r"^\s*(def|class|import|from)\s", response, re.M):
-        return response
-    return None
-
-
-def code_test_program(code: str, row: dict[str, Any] | None) -> str | None:
-    """The candidate code followed by the tests of its source row (HumanEval `test` + `entry_point`, MBPP
-    `test_list`/`test_setup_code`, or a `tests` list/string); None when the row has no tests."""
-    if not row:
-        return None
-    entry = row.get("entry_point")
-    if isinstance(row.get("test"), str) and row["test"].strip():
-        prompt = row.get("prompt")
-        if entry and f"def {entry}" not in code and isinstance(prompt, str):
-            code = prompt + code  # a body-only completion of the prompt's signature
-        call = f"\ncheck({entry})\n" if entry and "def check(" in row["test"] else "\n"
-        return f"{code}\n\n{row['test']}{call}"
-    tests = row.get("test_list") or row.get("tests")
-    if isinstance(tests, str) and tests.strip():
-        tests = [tests]
-    if isinstance(tests, list) and tests and all(isinstance(t, str) for t in tests):
-        setup = row.get("test_setup_code") or ""
-        return "\n".join([code, "", setup, *tests, ""])
-    return None
-
-
 def check_code(response: str, row: dict[str, Any] | None, *, timeout_s: float = 10.0,
                memory_mb: int = 1024) -> CheckResult:
     code = extract_code(response)
@@ -284,21 +180,32 @@ def gold_answer(row: dict[str, Any], fmt: str, answer_pattern: str | None, user_
     qfield = max(texts, key=lambda k: len(texts[k]))
     if not provenance_matches(texts[qfield], user_turn, min_overlap):
         return None, f"the record no longer asks the source row's '{qfield}'"
+    options = listed_options(user_turn)
+    # The options' texts in letter order (a letter the question skips has none); A-J when it lists none.
+    width = max((OPTION_LETTERS.index(k) + 1 for k in options), default=len(OPTION_LETTERS))
+    choices = [options.get(letter, "") for letter in OPTION_LETTERS[:width]]
     for name in ANSWER_FIELDS:
         value = row.get(name)
+        if fmt == "mcq":
+            # As evaluation reads a benchmark's gold (gold_letter): a letter, an option's text, or an int index
+            # (MMLU's 0-based answers) when the user turn lists the options. A digit string in a training source
+            # is more likely a numeric answer than an index, so it is not read as one.
+            if isinstance(value, bool) or (isinstance(value, int) and not options) or \
+                    (isinstance(value, str) and value.strip().isdigit()):
+                continue
+            try:
+                return gold_letter(value, choices), f"source field '{name}'"
+            except ValueError:
+                continue
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             value = str(value)
         if not isinstance(value, str) or not value.strip():
             continue
         value = value.strip()
-        if fmt == "mcq":
-            letter = value.strip("() .").upper()
-            if len(letter) == 1 and "A" <= letter <= "J":
-                return letter, f"source field '{name}'"
-            continue
         if fmt in ("numeric", "free"):
             final = value if len(value) <= 40 and "\n" not in value else extract_answer(value, answer_pattern)
-            if final is not None and _NUM.search(final) and _math_parse(final):
+            if final is not None and re.search(r"\d", final) and (answer_number(final) is not None
+                                                                   or parse_math(final)):
                 return final, f"source field '{name}'"
     return None, "the source row has no recognisable answer field"
 

@@ -11,13 +11,13 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ..answers import extract_answer, extract_letter, states_an_answer
 from ..io import task_base_dir, write_json_atomic
 from ..llm.base import LLMClient
 from ..spec import TaskSpec
 from ..spec.record import chat_problem
 from .checkers import (MIN_WORKING_WORDS, CheckResult, SourceRows, check_arithmetic_consistency, check_code,
-                       check_math_answer, check_mcq, check_question_expression, extract_answer, extract_letter,
-                       gold_answer, states_an_answer, working_words)
+                       check_math_answer, check_mcq, check_question_expression, gold_answer, working_words)
 from .config import GRADES, Grade, VerifierConfig, VerifierError
 from .gates import Gates, GateResult, find_duplicates, first_turn, gate_verdict, last_turn
 from .judge import (JudgeContext, LocalSignals, Verdict, calibrate, decide_local, judge_could_matter,
@@ -333,7 +333,7 @@ class Verifier:
                     gold, _ = gold_answer(row, "mcq", pattern, user, c.gold_min_overlap)
                 n = len(bench.fields.choices) if bench.fields.choices else None
                 out.append(check_mcq(response, user, gold, n, pattern))
-                final = extract_letter(response, pattern)
+                final = extract_letter(response, answer_pattern=pattern)
             elif fmt == "code":
                 out.append(check_code(response, row, timeout_s=c.code_timeout_s, memory_mb=c.code_memory_mb))
             checks[index], finals[index] = out, final
