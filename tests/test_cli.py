@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from datachef.adapt.train import PROFILES, TrainConfig
 from datachef.cli import app
-from datachef.cli_options import ChefForm, Format, SchemaKind, config_options, with_options
+from datachef.cli_options import ChefForm, Format, RewardKind, SchemaKind, config_options, with_options
 
 from .conftest import chat_after, math_rows
 
@@ -185,6 +185,9 @@ def test_choices_are_the_librarys():
 
     assert get_args(Format) == FORMATS and set(get_args(SchemaKind)) == set(SCHEMAS)
     assert get_args(ChefForm) == get_args(get_type_hints(ChefConfig)["form"])
+    from datachef.verifier import VerifierConfig
+
+    assert get_args(RewardKind) == get_args(VerifierConfig.model_fields["reward"].annotation)
     assert set(PROFILES) == set(get_args(CorrelateConfig.model_fields["profile"].annotation))
 
 

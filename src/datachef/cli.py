@@ -15,8 +15,8 @@ from pydantic import ValidationError
 
 from .adapt.train import TrainConfig
 from .cli_options import (TRAIN_OPTIONS, BaseModelOption, CacheDir, ChefBaseUrl, ChefForm, ChefModel, Format, Judge,
-                          JudgeBaseUrl, JudgeModel, LlmBaseUrl, LlmModel, OutDir, Profile, Sample, SchemaKind, Seed,
-                          ServedBaseUrl, ServedModel, TaskFile, TaskOption, Threads, TrainEpochs, TrainLr,
+                          JudgeBaseUrl, JudgeModel, LlmBaseUrl, LlmModel, OutDir, Profile, Reward, Sample, SchemaKind,
+                          Seed, ServedBaseUrl, ServedModel, TaskFile, TaskOption, Threads, TrainEpochs, TrainLr,
                           TrainMaxSeqLen, with_options)
 from .errors import DatachefError
 from .llm import Backend, ClientSpec, make_role_client
@@ -167,12 +167,13 @@ def ops(name: Annotated[Optional[str], typer.Argument(help="Show one op in full.
 @app.command()
 def verify(out_dir: Annotated[Path, typer.Argument(help="A run's output folder (with data.jsonl).")],
            task: TaskOption, judge: Judge = "local", model: JudgeModel = None, base_url: JudgeBaseUrl = None,
-           sample: Sample = 100, seed: Seed = 0) -> None:
-    """Score a corpus with the Data Verifier (gates + checkers + rubric judge) and write OUT_DIR/verify.json."""
+           sample: Sample = 100, seed: Seed = 0, reward: Reward = "composite") -> None:
+    """Score a corpus with the Data Verifier (whole-corpus checks + gates + checkers + rubric judge) and write
+    OUT_DIR/verify.json."""
     from .verifier import format_report, verify_command
 
     typer.echo(format_report(verify_command(out_dir, task, judge=judge, model=model, base_url=base_url,
-                                            sample=sample, seed=seed)))
+                                            sample=sample, seed=seed, reward=reward)))
 
 
 @app.command()
@@ -192,7 +193,7 @@ def cook(task: Annotated[Optional[Path], typer.Argument(help="Task YAML file (de
          search_budget: Annotated[int, typer.Option(help="Extra executions for verifier-guided refinement (0 = "
                                                          "best-of-N only).")] = 4,
          judge: Judge = "local", judge_model: JudgeModel = None, judge_base_url: JudgeBaseUrl = None,
-         sample: Sample = 100,
+         sample: Sample = 100, reward: Reward = "composite",
          temperature: Annotated[float, typer.Option(help="Chef sampling temperature.")] = 0.8,
          max_tokens: Annotated[int, typer.Option(help="Chef's token budget per answer.")] = 700,
          max_repairs: Annotated[int, typer.Option(help="Repair rounds for an answer that does not validate.")] = 2,
@@ -220,7 +221,8 @@ def cook(task: Annotated[Optional[Path], typer.Argument(help="Task YAML file (de
     the_chef = Chef(planner, ChefConfig(form=mode, decoupled=decoupled or coder is not None, temperature=temperature,
                                         max_tokens=max_tokens, max_repairs=max_repairs, seed=seed), coder=coder)
     summary = Cook(t, out, the_chef, judge_client,
-                   CookConfig(n=n, search_budget=search_budget, sample=sample, seed=seed, cache_dir=cache_dir),
+                   CookConfig(n=n, search_budget=search_budget, sample=sample, seed=seed, cache_dir=cache_dir,
+                              reward=reward),
                    log=_log).run()
     best = summary["best"]
     typer.echo(f"executability {summary['executable']}/{summary['n']}, DVS_avg@{summary['n']} "

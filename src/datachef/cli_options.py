@@ -19,6 +19,7 @@ from .llm import Backend
 Format = Literal["messages", "sharegpt", "alpaca", "dialogs", "parquet"]
 SchemaKind = Literal["task", "recipe", "record", "manifest"]
 ChefForm = Literal["typed", "python"]
+RewardKind = Literal["composite", "paper"]
 ProfileName = Literal[tuple(PROFILES)]  # type: ignore[valid-type]
 
 TaskFile = Annotated[Path, typer.Argument(help="Task YAML file.")]
@@ -34,6 +35,9 @@ BaseModelOption = Annotated[Optional[str], typer.Option("--base", help="Base mod
                                                                        "embedded SmolLM2-135M-Instruct).")]
 Profile = Annotated[ProfileName, typer.Option(help="Training preset: cpu (tiny LoRA run) | gpu (paper: 10K samples, "
                                                    "3 epochs, lr 2e-5, batch 64).")]
+Reward = Annotated[RewardKind, typer.Option(help="The verifier's score: composite (quality x yield x breadth x leak "
+                                                  "factor, whole-corpus checks) | paper (mean rubric score of the "
+                                                  "graded sample).")]
 Judge = Annotated[Backend, typer.Option(help="Verifier judge: local (embedded SmolLM2 + embeddings + checkers) | "
                                              "openai.")]
 

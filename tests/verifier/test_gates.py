@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datachef.verifier.config import Grade, VerifierConfig
-from datachef.verifier.gates import Gates, chat_format_problems, find_duplicates, gate_verdict
+from datachef.verifier.gates import Gates, chat_format_problems, gate_verdict
 
 from .conftest import BENCH, GOLD, gold_chat
 
@@ -97,13 +97,12 @@ def test_contamination_with_held_out_and_dev_items(task):
     assert gate_verdict(gates(task, check_contamination=False).check(leaked)) is None
 
 
-def test_duplicates_found_after_normalisation():
+def test_duplicate_gate_names_the_record_copied():
     a = gold_chat(0)["messages"]
-    b = [{"role": m["role"], "content": "  " + m["content"].upper() + " "} for m in a]
-    c = gold_chat(1)["messages"]
-    assert find_duplicates([a, c, b, a]) == {2: 0, 3: 0}
     v = gate_verdict(gates().check(a, duplicate_of=0))
-    assert v.name == "duplicate" and "record 0" in v.detail
+    assert v.name == "duplicate" and "exact copy of record 0" in v.detail
+    v = gate_verdict(gates().check(a, near_duplicate_of=3))
+    assert v.name == "duplicate" and "near copy of record 3" in v.detail
 
 
 def test_gold_rows_are_not_flagged(task):

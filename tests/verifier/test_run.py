@@ -59,7 +59,11 @@ def test_structured_judge_end_to_end(task, write_run):
     assert grades == {0: ("Pass", "judge"), 1: ("Pass", "judge"), 2: ("Pass", "judge"), 3: ("Invalid", "gate"),
                       4: ("Incorrect", "checker"), 5: ("Invalid", "gate"), 6: ("Format error", "gate"),
                       7: ("Task mismatch", "judge")}
-    assert report.score == pytest.approx((3 * 1.0 + 0.4) / 8)
+    assert report.reward["paper"] == pytest.approx((3 * 1.0 + 0.4) / 8)
+    # Whole corpus: record 3 copies record 2 and record 5 leaks a held-out item: 1 of 8 leaked zeroes the
+    # composite reward (leak_penalty 10), whatever the rest is worth.
+    assert report.corpus["duplicates"] == 1 and report.corpus["leaks"] == 1
+    assert report.reward["leak_factor"] == 0.0 and report.score == report.reward["composite"] == 0.0
     assert report.grade_histogram == {"Invalid": 2, "Format error": 1, "Incorrect": 1, "Task mismatch": 1, "Pass": 3}
     assert judge.schemas and all(s == JUDGE_SCHEMA for s in judge.schemas)
     # Only undecided instances reach the judge, with the task context and checker evidence in the prompt.
@@ -187,7 +191,8 @@ def test_verify_command_and_format_report(task_path, task, write_run):
 
     out = write_run([gold_chat(0), wrong_chat(1)])
     text = format_report(verify_run(out, task, judge=ScriptedJudge()))
-    assert "reward 0.500 (scored; 2 of 2 records" in text and "1 × gold_answer checker" in text
+    assert "(scored; 2 of 2 records" in text and "paper reward 0.500" in text and "1 × gold_answer checker" in text
+    assert "whole corpus: 0 leaked, 0 duplicate, 0 near-duplicate of 2 records" in text
     bad = write_run(["not json"], name="bad")
     assert "line 1: not JSON" in format_report(verify_run(bad, task, judge=ScriptedJudge()))
 

@@ -34,6 +34,7 @@ class CookConfig:
     sample: int = 100  # instances the verifier judges per recipe
     seed: int = 0
     cache_dir: Path | None = None
+    reward: str = "composite"  # the verifier's score: composite (default) or paper (VerifierConfig.reward)
 
 
 class Cook:
@@ -43,9 +44,10 @@ class Cook:
         self.log = log or (lambda m: None)
         self.candidates: list[Candidate] = []
         self.use_llm_ops = False  # recipes may call llm_map/llm_generate with the chef's model when enabled
-        from ..verifier import Verifier
+        from ..verifier import Verifier, VerifierConfig
 
-        self.verifier = Verifier(task, judge=judge)  # built once: the judge model and embeddings load once
+        # Built once: the judge model and embeddings load once.
+        self.verifier = Verifier(task, judge=judge, config=VerifierConfig(reward=config.reward))
 
     # -- one candidate: execute + verify ------------------------------------------------------------------
     def _execute(self, c: Candidate) -> Candidate:

@@ -23,7 +23,7 @@ import numpy as np
 import xxhash
 from pydantic import Field
 
-from .base import TextFieldsMixin, Emitter, GlobalOp, OpParams, RowStream, resolve_text_fields, row_text
+from .base import Emitter, GlobalOp, OpParams, Row, RowStream, TextFieldsMixin, resolve_text_fields, row_text
 from .registry import register
 
 # -- text normalisation and n-gram hashing (shared with decontaminate) -----------------------------------------
@@ -217,19 +217,24 @@ class DedupNear(TextFieldsMixin, GlobalOp):
     # -- run -------------------------------------------------------------------------------------------------
     def run(self, inputs: list[RowStream], out: Emitter) -> None:
         src = inputs[0]
-        self.ctx.workdir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=self.ctx.workdir, prefix="dedup_near-") as tmp:
-            n = self._pass1(src, Path(tmp))
-            parent = self._cluster(Path(tmp), n)
+        parent, n = self.clusters(src)
         seen = 0
         for k, row in enumerate(src):
             seen += 1
-            if k < n and _find(parent, k) != k:
+            if k < n and cluster_root(parent, k) != k:
                 out.drop(row, "near_duplicate")
             else:  # rows beyond what pass 1 saw (an input that grew) are kept, never silently lost
                 out.emit(row)
         if seen != n:
             self.warnings.append(f"input changed between passes ({n} rows, then {seen}); extra rows were kept")
+
+    def clusters(self, rows: Iterable[Row]) -> tuple[array, int]:
+        """Stream `rows` once (after `setup()`): (union-find parents over row indices, row count). A row is a near
+        duplicate when `cluster_root(parents, k) != k`; the root is the earliest row of its cluster."""
+        self.ctx.workdir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self.ctx.workdir, prefix="dedup_near-") as tmp:
+            n = self._pass1(rows, Path(tmp))
+            return self._cluster(Path(tmp), n), n
 
     def _pass1(self, src: Iterable, tmp: Path) -> int:
         """Stream rows once; write band hashes (one file per band) and uint32 signatures. Returns the row count."""
@@ -287,7 +292,7 @@ class DedupNear(TextFieldsMixin, GlobalOp):
                 leader = order[np.flatnonzero(is_start)][np.cumsum(is_start) - 1]
                 members = np.flatnonzero(~is_start)
                 for doc, lead in zip(order[members].tolist(), leader[members].tolist()):
-                    ra, rb = _find(parent, doc), _find(parent, lead)
+                    ra, rb = cluster_root(parent, doc), cluster_root(parent, lead)
                     if ra == rb:
                         continue
                     if verifier is not None and verifier.agreement(doc, lead) < need:
@@ -302,8 +307,8 @@ class DedupNear(TextFieldsMixin, GlobalOp):
         return parent
 
 
-def _find(parent: array, x: int) -> int:
-    """Root of x, with path halving (keeps trees shallow without recursion)."""
+def cluster_root(parent: array, x: int) -> int:
+    """Root of x (the earliest row of its cluster), with path halving (keeps trees shallow without recursion)."""
     while parent[x] != x:
         parent[x] = parent[parent[x]]
         x = parent[x]

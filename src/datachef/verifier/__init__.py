@@ -12,8 +12,8 @@ Heavy dependencies (torch, sentence-transformers, math-verify) are imported only
 """
 from .config import GRADES, Grade, VerifierConfig, VerifierError
 from .reward import dvs_avg, reward
-from .run import (REPORT_FILE, InstanceResult, Verifier, VerifyReport, format_report, read_corpus, verify_command,
+from .run import (REPORT_FILE, InstanceResult, Verifier, VerifyReport, format_report, verify_command,
                   verify_run)
 
 __all__ = ["GRADES", "Grade", "InstanceResult", "REPORT_FILE", "Verifier", "VerifierConfig", "VerifierError",
-           "VerifyReport", "dvs_avg", "format_report", "read_corpus", "reward", "verify_command", "verify_run"]
+           "VerifyReport", "dvs_avg", "format_report", "reward", "verify_command", "verify_run"]

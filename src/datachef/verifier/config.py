@@ -47,6 +47,17 @@ class VerifierConfig(BaseModel):
         0.0, ge=0, le=1, description="Most fraction of data.jsonl lines that may fail to parse as chat records before "
                                      "the whole corpus counts as a format violation (0: any such line does).")
     sample: int = Field(100, gt=0, description="Instances drawn (seeded, without replacement) and graded.")
+    reward: Literal["composite", "paper"] = Field(
+        "composite", description="Which reward is the score: the paper's mean rubric score of the sample, or the "
+                                 "composite quality x yield x breadth x leak factor (reward.py).")
+    yield_shape: Literal["log", "linear"] = Field(
+        "log", description="Composite reward: records delivered vs the budget, log(1+n)/log(1+B) or n/B (both "
+                           "saturate at the budget).")
+    use_breadth: bool = Field(True, description="Composite reward: multiply by the breadth (the sample's Vendi score "
+                                                "over the benchmark dev questions', capped at 1).")
+    leak_penalty: float = Field(10.0, ge=0, description="Composite reward: the leak factor is max(0, 1 - "
+                                                         "leak_penalty x fraction of records leaking held-out "
+                                                         "items).")
 
     # -- gates ------------------------------------------------------------------------------------------------
     min_words: int = Field(3, ge=0, description="Fewest words over the whole conversation (else Invalid).")
@@ -63,6 +74,10 @@ class VerifierConfig(BaseModel):
     check_contamination: bool = Field(True, description="Run the benchmark-contamination gate.")
     check_duplicates: bool = Field(True, description="Mark exact repeats of an earlier record (after whitespace and "
                                                      "case normalisation) Invalid.")
+    check_near_duplicates: bool = Field(True, description="Mark near copies of an earlier record (MinHash over "
+                                                          "word 5-grams of the conversation, every record) Invalid.")
+    near_duplicate_threshold: float = Field(0.8, gt=0, lt=1, description="Jaccard similarity above which two "
+                                                                         "records are near copies.")
 
     # -- checkers ---------------------------------------------------------------------------------------------
     use_source_gold: bool = Field(True, description="Look up each record's source row (meta.source/meta.row) and "

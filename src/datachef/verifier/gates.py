@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from ..ops.base import OpContext
 from ..ops.quality import QualityParams, quality_reason
@@ -102,19 +102,6 @@ def duplicate_key(messages: Messages) -> str:
                        for m in messages if isinstance(m, dict))
 
 
-def find_duplicates(corpus: Iterable[Messages]) -> dict[int, int]:
-    """index -> index of the first earlier record with the same `duplicate_key` (first occurrences are absent)."""
-    first: dict[str, int] = {}
-    dupes: dict[int, int] = {}
-    for i, messages in enumerate(corpus):
-        k = duplicate_key(messages)
-        if k in first:
-            dupes[i] = first[k]
-        else:
-            first[k] = i
-    return dupes
-
-
 class Gates:
     """The gates for one task. The contamination gate reuses the `decontaminate` operator's n-gram index over every
     benchmark item (dev and held-out), so the verifier flags exactly what that op would have removed."""
@@ -145,20 +132,33 @@ class Gates:
             op.setup()
             self._decon = op
 
-    def check(self, messages: Messages, *, duplicate_of: int | None = None) -> list[GateResult]:
-        """Every gate's result for one instance, in rubric order."""
+    @property
+    def checks_contamination(self) -> bool:
+        return self._decon is not None
+
+    def contamination(self, messages: Messages) -> GateResult:
+        """The contamination gate alone (the whole-corpus leak check runs it on every record)."""
+        assert self._decon is not None, "contamination gate is off"
+        reason = self._decon.reason({"messages": [m for m in messages if isinstance(m, dict)]})
+        shared = self._decon.shared_ngrams(conversation_text(messages)) if reason else 0
+        return GateResult("contamination", reason is None, Grade.INVALID.value,
+                          "" if reason is None else
+                          f"shares {shared} word {self.config.contamination_ngram}-gram(s) with benchmark items"
+                          if shared else "equals a short benchmark question")
+
+    def check(self, messages: Messages, *, duplicate_of: int | None = None,
+              near_duplicate_of: int | None = None) -> list[GateResult]:
+        """Every gate's result for one instance, in rubric order. `duplicate_of` / `near_duplicate_of`: the earlier
+        record this one copies exactly / nearly, as the whole-corpus checks found (corpus.py)."""
         c = self.config
         out: list[GateResult] = []
-        if c.check_duplicates:
-            out.append(GateResult("duplicate", duplicate_of is None, Grade.INVALID.value,
-                                  "" if duplicate_of is None else f"exact copy of record {duplicate_of}"))
+        if c.check_duplicates or c.check_near_duplicates:
+            detail = (f"exact copy of record {duplicate_of}" if duplicate_of is not None else
+                      f"near copy of record {near_duplicate_of} (word 5-gram Jaccard >= "
+                      f"{c.near_duplicate_threshold:g})" if near_duplicate_of is not None else "")
+            out.append(GateResult("duplicate", not detail, Grade.INVALID.value, detail))
         if self._decon is not None:
-            reason = self._decon.reason({"messages": [m for m in messages if isinstance(m, dict)]})
-            shared = self._decon.shared_ngrams(conversation_text(messages)) if reason else 0
-            out.append(GateResult("contamination", reason is None, Grade.INVALID.value,
-                                  "" if reason is None else
-                                  f"shares {shared} word {c.contamination_ngram}-gram(s) with benchmark items"
-                                  if shared else "equals a short benchmark question"))
+            out.append(self.contamination(messages))
         text = conversation_text(messages)
         response = last_turn(messages, "assistant")
         n_words = len(text.split())

