@@ -283,6 +283,9 @@ def correlate(task: TaskFile, out: OutDir,
                                                                                    "sources only (repeatable).")]
               = None,
               length_subsets: Annotated[int, typer.Option(help="Length-based corpora (shortest, longest, ...).")] = 2,
+              size_fraction: Annotated[Optional[list[float]], typer.Option(
+                  "--size-fraction", help="Size-based corpora: this fraction of the budget from one single-source "
+                                          "corpus (repeatable; default 0.25 and 0.5; 0 for none).")] = None,
               judge: Judge = "local", judge_model: JudgeModel = None, judge_base_url: JudgeBaseUrl = None,
               seed: Seed = 0, threads: Threads = 0,
               keep_checkpoints: Annotated[bool, typer.Option("--keep-checkpoints", help="Keep full model checkpoints "
@@ -301,6 +304,7 @@ def correlate(task: TaskFile, out: OutDir,
                           max_new_tokens=max_new_tokens, sample=sample, judge=judge, seed=seed,
                           recipes=[str(r) for r in recipe or []], sources=list(source) if source else None,
                           length_subsets=length_subsets, keep_checkpoints=keep_checkpoints,
+                          size_fractions=[f for f in size_fraction if f > 0] if size_fraction else [0.25, 0.5],
                           cache_dir=str(cache_dir) if cache_dir else None)
     set_torch_threads(threads)
     result = run_correlation(task, out, cfg, judge=make_role_client("judge", judge, judge_model, judge_base_url),

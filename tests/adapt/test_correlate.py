@@ -123,12 +123,12 @@ def fast_verifier(monkeypatch):
 def _config(tiny_model, **kw) -> CorrelateConfig:
     """Settings the CLI can express too (test_study_end_to_end_resume_and_cli re-runs the study through it)."""
     base = dict(k=5, budget=12, base=str(tiny_model), eval_limit=4, max_new_tokens=4, sample=12,
-                train={"max_seq_len": 64})
+                train={"max_seq_len": 64}, size_fractions=[0.5])
     return CorrelateConfig(**{**base, **kw})
 
 
 CLI_ARGS = ["--k", "5", "--budget", "12", "--eval-limit", "4", "--max-new-tokens", "4", "--sample", "12",
-            "--max-seq-len", "64", "--threads", "1"]
+            "--max-seq-len", "64", "--threads", "1", "--size-fraction", "0.5"]
 
 
 # --------------------------------------------------------------------------------------------------------- planning
@@ -136,12 +136,17 @@ CLI_ARGS = ["--k", "5", "--budget", "12", "--eval-limit", "4", "--max-new-tokens
 def test_plan_corpora_source_rule_and_length_quantiles(study_task):
     task = load_task(study_task)
     plans, notes = plan_corpora(task, CorrelateConfig(k=5, budget=12), 12)
-    assert [p.id for p in plans] == ["src-good", "src-wrong", "src-worked", "len-shortest", "len-longest"]
+    assert [p.id for p in plans] == ["src-good", "src-wrong", "src-worked", "len-shortest", "len-longest",
+                                     "size-good-25", "size-good-50"]
+    assert (plans[-1].of, plans[-1].fraction) == ("src-good", 0.5)
     assert any("left out" in n and "spell" in n for n in notes)  # 8 rows cannot fill a budget of 12
     assert plans[2].fields == ("problem", "solution")
-    plans, _ = plan_corpora(task, CorrelateConfig(k=6, sources=["good"], recipes=["a/r.yaml"]), 12)
+    plans, _ = plan_corpora(task, CorrelateConfig(k=6, sources=["good"], recipes=["a/r.yaml"], size_fractions=[]),
+                            12)
     assert [p.id for p in plans] == ["src-good", "len-shortest", "len-q25", "len-middle", "len-q75", "len-longest",
                                      "recipe-r"]
+    plans, _ = plan_corpora(task, CorrelateConfig(k=5, size_source="worked", size_fractions=[0.5]), 12)
+    assert plans[-1].id == "size-worked-50" and plans[-1].of == "src-worked"
     with pytest.raises(Exception, match="unknown source"):
         plan_corpora(task, CorrelateConfig(sources=["nope"]), 12)
 
@@ -160,9 +165,11 @@ def test_study_end_to_end_resume_and_cli(study_task, tiny_model, fast_verifier, 
     result = run_correlation(study_task, out, _config(tiny_model), log=logs.append)
 
     ids = [r["id"] for r in result.rows]
-    assert ids == ["src-good", "src-wrong", "src-worked", "len-shortest", "len-longest"]
+    assert ids == ["src-good", "src-wrong", "src-worked", "len-shortest", "len-longest", "size-good-50"]
     rows = {r["id"]: r for r in result.rows}
-    assert all(r["records"] == 12 for r in result.rows)
+    assert all(r["records"] == (6 if r["kind"] == "size" else 12) for r in result.rows)
+    # Half the records: the same paper-style score's worth of data, and less of a composite reward.
+    assert rows["size-good-50"]["verifier"] < rows["src-good"]["verifier"]
     assert rows["src-good"]["verifier"] > rows["src-wrong"]["verifier"]  # wrong sums fail the checkers
     assert rows["len-longest"]["length_chars"] > rows["len-shortest"]["length_chars"]
     assert all(0.0 <= r["accuracy"] <= 1.0 and r["neg_nll"] == -r["nll"] and r["eval_n"] == 4 for r in result.rows)
@@ -176,9 +183,9 @@ def test_study_end_to_end_resume_and_cli(study_task, tiny_model, fast_verifier, 
         assert not (folder / "train" / "final").exists() and not (folder / "train" / "checkpoints").exists()
     assert (out / "base" / "eval.json").is_file()
     saved = json.loads((out / "correlation.json").read_text())
-    assert set(saved["correlations"]) == {"verifier", "length_tokens", "relevance"}
+    assert set(saved["correlations"]) == {"verifier", "verifier_paper", "length_tokens", "relevance"}
     assert set(saved["correlations"]["verifier"]) == {"accuracy", "neg_nll"}
-    assert saved["correlations"]["verifier"]["neg_nll"]["n"] == 5
+    assert saved["correlations"]["verifier"]["neg_nll"]["n"] == 6
     assert set(saved["timings"]) >= {"build", "verify", "train", "eval", "base_eval"}
     table = (out / "table.md").read_text()
     assert "| src-wrong | source | 12 |" in table and "Pearson" in table and "base (untrained)" in table
@@ -202,7 +209,7 @@ def test_study_end_to_end_resume_and_cli(study_task, tiny_model, fast_verifier, 
     # A changed verifier setting re-verifies every corpus but trains nothing.
     logs.clear()
     run_correlation(study_task, out, _config(tiny_model, sample=6), log=logs.append)
-    assert sum(1 for m in logs if "verifier score" in m) == 5 and not any("training (" in m for m in logs)
+    assert sum(1 for m in logs if "verifier score" in m) == 6 and not any("training (" in m for m in logs)
 
     # The CLI with the same settings finds everything done and prints the table.
     before = eval_mtimes()
@@ -224,5 +231,5 @@ def test_render_table_marks_undefined_correlations(tmp_path):
                          summary={p: {"mean_pearson": float("nan"), "mean_spearman": float("nan")}
                                   for p in corr} | {"paper_mean_pearson": 0.59}, notes=["verifier: constant"])
     text = render_table(result)
-    assert "| verifier score | — (—) |" in text and "note: verifier: constant" in text
-    assert "vs the benchmark score (the paper's protocol; its mean over 6 tasks is 0.59): Pearson —." in text
+    assert "| verifier score (composite) | — (—) |" in text and "note: verifier: constant" in text
+    assert "(the paper's protocol; its mean over 6 tasks is 0.59): composite verifier reward —, paper-style" in text

@@ -13,9 +13,12 @@ Corpora (ids in brackets):
 - length-based [`len-shortest`, `len-longest`, `len-q50`, ...]: windows of `budget` records from the union of the
   single-source corpora sorted by assistant length, centred on evenly spaced quantiles (2 windows: shortest and
   longest; 3: plus the middle; ...).
+- size-based [`size-<source>-25`, `size-<source>-50`]: the first 25%, 50%, ... (`size_fractions`) of a seeded
+  shuffle of one single-source corpus (`size_source`, default the first), nested; with the full corpus beside them
+  they show whether a proxy sees how much of the budget a corpus delivers.
 - recipe [`recipe-<name>`]: each given recipe file run as-is, then sampled down to the budget (seeded).
 K counts single-source and length-based corpora (`length_subsets` of them, more when the task has too few sources);
-recipe corpora come on top.
+size and recipe corpora come on top.
 
 Everything lands in OUT/corpora/<id>/ (run/ with data.jsonl + manifest, verify.json, proxies.json, train/train.json,
 adapter/ of a LoRA run, eval.json + eval_items.jsonl, stages.json), OUT/base/eval.json (the untrained base model:
@@ -42,6 +45,7 @@ from ..spec import Plan, PlanItem, Recipe, Step, TaskSpec
 from ..stages import Stage, StageLedger, StageOutcome, fingerprint
 from .correlation import (DOWNSTREAM, PAPER_MEAN_PEARSON, PROXIES, StudyResult, correlate_scores, correlation_table,
                           mean_finite, render_table, write_outputs)
+from ..verifier.config import VERIFIER_VERSION
 from .train import AdaptError, TrainConfig, resolve_base
 
 if TYPE_CHECKING:
@@ -77,6 +81,10 @@ class CorrelateConfig(BaseModel):
     sources: list[str] | None = Field(None, description="Single-source corpora from these sources (default: the "
                                                         "rule in the module docstring).")
     length_subsets: int = Field(2, ge=0, description="Length-based corpora (at least; more if sources are few).")
+    size_fractions: list[float] = Field([0.25, 0.5], description="Size-based corpora: these fractions of the budget, "
+                                                                 "cut from one single-source corpus.")
+    size_source: str | None = Field(None, description="Source of the size-based corpora (default: the first "
+                                                      "single-source corpus's).")
     relevance_sample: int = Field(500, gt=0, description="User turns per corpus embedded for the relevance proxy.")
     keep_checkpoints: bool = Field(False, description="Keep full model checkpoints after evaluation.")
     cache_dir: str | None = Field(None, description="Engine step cache (default $DATACHEF_CACHE or ~/.cache).")
@@ -87,11 +95,13 @@ class CorpusPlan:
     """One corpus of the study: how it is built."""
 
     id: str
-    kind: Literal["source", "length", "recipe"]
+    kind: Literal["source", "length", "size", "recipe"]
     description: str
     source: str | None = None
     fields: tuple[str, str] | None = None
     quantile: float | None = None
+    fraction: float | None = None  # size-based: share of the budget, cut from `of` (a single-source corpus id)
+    of: str | None = None
     recipe_file: str | None = None
 
 
@@ -188,6 +198,18 @@ def plan_corpora(task: TaskSpec, config: CorrelateConfig, budget: int, *,
     plans += [CorpusPlan(id=_length_id(q), kind="length", quantile=q,
                          description=f"{budget} records around the {q:.0%} quantile of response length")
               for q in _length_quantiles(n_length)]
+    singles = [p for p in plans if p.kind == "source"]
+    if config.size_fractions and singles:
+        base = next((p for p in singles if p.source == config.size_source), None) if config.size_source else singles[0]
+        if base is None:
+            raise AdaptError(f"size_source '{config.size_source}' has no single-source corpus (planned: "
+                             f"{', '.join(p.source or '' for p in singles)})", field="size_source")
+        for f in sorted(set(config.size_fractions)):
+            if not 0 < f < 1:
+                raise AdaptError(f"size fractions must lie in (0, 1), got {f}", field="size_fractions")
+            plans.append(CorpusPlan(id=f"size-{_slug(base.source or '')}-{round(f * 100):02d}", kind="size",
+                                    source=base.source, fraction=f, of=base.id,
+                                    description=f"{round(f * budget)} records: the first {f:.0%} of {base.id}"))
     seen: set[str] = {p.id for p in plans}
     for i, rf in enumerate(config.recipes):
         cid = f"recipe-{_slug(Path(rf).stem)}"
@@ -271,6 +293,9 @@ class _Study:
             recipe = load_recipe(plan.recipe_file)
             inputs = {"recipe": recipe.content_hash(), "budget": self.budget, "seed": c.seed,
                       "sources": self.source_fingerprints([s.id for s in self.task.sources])}
+        elif plan.kind == "size":
+            inputs = {"fraction": plan.fraction, "budget": self.budget, "seed": c.seed,
+                      "input": sha256_file(singles[plan.of])}
         else:
             inputs = {"quantile": plan.quantile, "budget": self.budget,
                       "inputs": {cid: sha256_file(p) for cid, p in sorted(singles.items())}}
@@ -283,6 +308,8 @@ class _Study:
                 run_recipe(recipe, self.task, run_dir, cache_dir=c.cache_dir, seed=c.seed, progress=False)
             elif plan.kind == "recipe":
                 self._build_from_recipe(plan, recipe, folder)
+            elif plan.kind == "size":
+                self._build_size(plan, singles[plan.of], run_dir)
             else:
                 self._build_length(plan, singles, run_dir)
             return {"records": sum(1 for _ in iter_jsonl(data)), "data_sha256": sha256_file(data)}
@@ -310,6 +337,18 @@ class _Study:
         _write_records(run_dir / "data.jsonl", records)
         shutil.copy2(full / "manifest.json", run_dir / "manifest.json")
         shutil.copy2(full / "recipe.yaml", run_dir / "recipe.yaml")
+
+    def _build_size(self, plan: CorpusPlan, full: Path, run_dir: Path) -> None:
+        """The first `fraction` of the budget from a seeded shuffle of a single-source corpus: smaller corpora of
+        the same data, each inside the next (the order does not depend on the fraction)."""
+        records = _read_records(full)
+        order = list(range(len(records)))
+        random.Random(f"size-{self.config.seed}").shuffle(order)
+        chosen = [records[i] for i in sorted(order[:round((plan.fraction or 0.0) * self.budget)])]
+        self.log(f"[{plan.id}] {len(chosen)} of {len(records)} records of {plan.of}")
+        _write_records(run_dir / "data.jsonl", chosen)
+        write_json_atomic(run_dir / "selection.json", {"kind": "size", "fraction": plan.fraction, "of": plan.of,
+                                                       "records": len(chosen)})
 
     def _build_length(self, plan: CorpusPlan, singles: dict[str, Path], run_dir: Path) -> None:
         pool: list[tuple[int, int, str, int, dict[str, Any]]] = []
@@ -342,7 +381,7 @@ class _Study:
             return {"score": report.score}
 
         inputs = {"data": ledger.get("build").get("data_sha256"), "judge": self.judge_name(), "sample": c.sample,
-                  "seed": c.seed}
+                  "seed": c.seed, "verifier": VERIFIER_VERSION}
         self._ran("verify", ledger.run(Stage("verify", inputs, work, outputs=[out])))
         return json.loads(out.read_text(encoding="utf-8"))
 
@@ -472,11 +511,11 @@ def run_correlation(task: TaskSpec | str | Path, out: str | Path, config: Correl
 
     data: dict[str, Path] = {}
     for p in plans:
-        if p.kind != "length":
+        if p.kind in ("source", "recipe"):
             data[p.id] = study.build(p, {})
     singles = {p.id: data[p.id] for p in plans if p.kind == "source"}
     for p in plans:
-        if p.kind == "length":
+        if p.kind in ("length", "size"):
             data[p.id] = study.build(p, singles)
 
     rows: list[dict[str, Any]] = []
@@ -484,7 +523,9 @@ def run_correlation(task: TaskSpec | str | Path, out: str | Path, config: Correl
         report = study.verify(p, data[p.id])
         proxies = study.proxies(p, data[p.id])
         rows.append({"id": p.id, "kind": p.kind, "description": p.description, "records": proxies["records"],
-                     "verifier": report["score"], "grades": report["grade_histogram"],
+                     "verifier": report["score"], "verifier_paper": report.get("reward", {}).get("paper",
+                                                                                                 report["score"]),
+                     "grades": report["grade_histogram"],
                      "length_chars": proxies["length_chars"], "length_tokens": proxies["length_tokens"],
                      "relevance": proxies["relevance"]})
     base = study.base_eval()

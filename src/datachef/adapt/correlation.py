@@ -15,9 +15,10 @@ from pydantic import BaseModel
 
 from ..io import atomic_open, write_json_atomic
 
-PROXIES = ("verifier", "length_tokens", "relevance")
+PROXIES = ("verifier", "verifier_paper", "length_tokens", "relevance")
 DOWNSTREAM = ("accuracy", "neg_nll")
-LABELS = {"verifier": "verifier score", "length_tokens": "mean response length (tokens)",
+LABELS = {"verifier": "verifier score (composite)", "verifier_paper": "verifier score (paper)",
+          "length_tokens": "mean response length (tokens)",
           "length_chars": "mean response length (chars)", "relevance": "embedding relevance",
           "accuracy": "benchmark accuracy", "neg_nll": "−gold-answer NLL"}
 # DataChef's reported mean, over 6 tasks, of the Pearson correlation between the verifier score of a recipe's data
@@ -98,14 +99,15 @@ def _fmt_p(p: float) -> str:
 
 def render_table(result: StudyResult) -> str:
     """The per-corpus table, the correlation table and the notes, as Markdown."""
-    lines = ["| corpus | kind | records | verifier | length (tok) | length (chars) | relevance | accuracy | gold NLL |"
-             " train loss |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| corpus | kind | records | verifier (composite) | verifier (paper) | length (tok) | length (chars) | "
+             "relevance | accuracy | gold NLL | train loss |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in result.rows:
         lines.append(f"| {r['id']} | {r['kind']} | {r['records']} | {_fmt(r['verifier'])} | "
-                     f"{_fmt(r['length_tokens'], 1)} | {_fmt(r['length_chars'], 1)} | {_fmt(r['relevance'])} | "
-                     f"{_fmt(r.get('accuracy'))} | {_fmt(r.get('nll'))} | {_fmt(r.get('train_loss'))} |")
+                     f"{_fmt(r.get('verifier_paper'))} | {_fmt(r['length_tokens'], 1)} | {_fmt(r['length_chars'], 1)} "
+                     f"| {_fmt(r['relevance'])} | {_fmt(r.get('accuracy'))} | {_fmt(r.get('nll'))} | "
+                     f"{_fmt(r.get('train_loss'))} |")
     if result.base:
-        lines.append(f"| *base (untrained)* | reference | 0 | — | — | — | — | {_fmt(result.base['accuracy'])} | "
+        lines.append(f"| *base (untrained)* | reference | 0 | — | — | — | — | — | {_fmt(result.base['accuracy'])} | "
                      f"{_fmt(result.base['nll'])} | — |")
     head = " | ".join(f"{LABELS[d]}: Pearson r (p) | Spearman ρ (p)" for d in DOWNSTREAM)
     lines += ["", f"| proxy | {head} | mean Pearson |", "|---|" + "---:|" * (2 * len(DOWNSTREAM) + 1)]
@@ -117,10 +119,15 @@ def render_table(result: StudyResult) -> str:
                       f"{_fmt(c['spearman'])} ({_fmt_p(c['spearman_p'])})"]
         lines.append(f"| {LABELS[p]} | " + " | ".join(cells) + f" | {_fmt(result.summary[p]['mean_pearson'])} |")
     n = len(result.rows)
-    bench_r = result.correlations.get("verifier", {}).get("accuracy", {}).get("pearson")
-    lines += ["", f"n = {n} corpora. Verifier score vs the benchmark score (the paper's protocol; its mean over 6 "
-                  f"tasks is {PAPER_MEAN_PEARSON}): Pearson {_fmt(bench_r)}. Mean Pearson over both downstream "
-                  f"scores: {_fmt(result.summary['verifier']['mean_pearson'])}."]
+
+    def vs_accuracy(proxy: str) -> str:
+        return _fmt(result.correlations.get(proxy, {}).get("accuracy", {}).get("pearson"))
+
+    lines += ["", f"n = {n} corpora. Pearson r with the benchmark score (the paper's protocol; its mean over 6 tasks "
+                  f"is {PAPER_MEAN_PEARSON}): composite verifier reward {vs_accuracy('verifier')}, paper-style reward "
+                  f"{vs_accuracy('verifier_paper')}, embedding relevance {vs_accuracy('relevance')}. Mean Pearson over "
+                  f"both downstream scores: composite {_fmt(result.summary['verifier']['mean_pearson'])}, paper "
+                  f"{_fmt(result.summary['verifier_paper']['mean_pearson'])}."]
     if result.notes:
         lines += [""] + [f"- note: {x}" for x in result.notes]
     return "\n".join(lines) + "\n"
@@ -134,8 +141,8 @@ def write_outputs(result: StudyResult, *, task: str, config: BaseModel, budget: 
         "timings": result.timings, "notes": result.notes})
     with atomic_open(out / "table.md") as f:
         f.write(render_table(result))
-    cols = ["id", "kind", "records", "verifier", "length_tokens", "length_chars", "relevance", "accuracy", "nll",
-            "neg_nll", "train_loss", "train_steps", "description"]
+    cols = ["id", "kind", "records", "verifier", "verifier_paper", "length_tokens", "length_chars", "relevance",
+            "accuracy", "nll", "neg_nll", "train_loss", "train_steps", "description"]
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
@@ -155,7 +162,7 @@ def plot_scatter(result: StudyResult, path: Path) -> None:
 
     fig, axes = plt.subplots(len(PROXIES), len(DOWNSTREAM), figsize=(5.5 * len(DOWNSTREAM), 4 * len(PROXIES)),
                              squeeze=False)
-    colors = {"source": "tab:blue", "length": "tab:orange", "recipe": "tab:green"}
+    colors = {"source": "tab:blue", "length": "tab:orange", "size": "tab:purple", "recipe": "tab:green"}
     for i, p in enumerate(PROXIES):
         for j, d in enumerate(DOWNSTREAM):
             ax = axes[i][j]

@@ -10,10 +10,10 @@ reward.py (R and DVS_avg@N), run.py (`Verifier`, `verify_run`, `VerifyReport`). 
 running code under limits is `datachef.answers`, shared with evaluation.
 Heavy dependencies (torch, sentence-transformers, math-verify) are imported only when used.
 """
-from .config import GRADES, Grade, VerifierConfig, VerifierError
+from .config import GRADES, VERIFIER_VERSION, Grade, VerifierConfig, VerifierError
 from .reward import dvs_avg, reward
 from .run import (REPORT_FILE, InstanceResult, Verifier, VerifyReport, format_report, verify_command,
                   verify_run)
 
-__all__ = ["GRADES", "Grade", "InstanceResult", "REPORT_FILE", "Verifier", "VerifierConfig", "VerifierError",
-           "VerifyReport", "dvs_avg", "format_report", "reward", "verify_command", "verify_run"]
+__all__ = ["GRADES", "VERIFIER_VERSION", "Grade", "InstanceResult", "REPORT_FILE", "Verifier", "VerifierConfig",
+           "VerifierError", "VerifyReport", "dvs_avg", "format_report", "reward", "verify_command", "verify_run"]

@@ -27,6 +27,8 @@ class Grade(str, Enum):
 
 
 GRADES: list[str] = [g.value for g in Grade]
+# Bump when grading or the reward changes, so stored verify results (e.g. a correlation study's) are recomputed.
+VERIFIER_VERSION = 2
 
 
 class VerifierConfig(BaseModel):
