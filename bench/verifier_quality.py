@@ -1,4 +1,4 @@
-"""How well does the Data Verifier rank corpora of known quality?
+"""How well does the Data Verifier rank corpora of known quality, and can its reward be gamed?
 
 From the gsm8k kitchen, build corpora whose quality is known by construction (clean, 25/50/100% wrong final answers,
 off-task MMLU chats, bare arithmetic drills, truncated solutions, duplicated, contaminated with benchmark items, not
@@ -6,7 +6,14 @@ chat at all, empty), each in the real record format. Every record has an intende
 an expected reward (the mean rubric score of its records, or −λ_empty / −λ_format). Verify each corpus with the local
 verifier (SmolLM2-135M label scores + embeddings + checkers), and with a remote judge when --base-url/--model are
 given; print per-corpus scores, per-instance grade agreement, Spearman's ρ with the expected order, and throughput
-(judged instances/s, uncached then cached).
+(judged instances/s, uncached then cached). The grade-quality tables compare the paper-style reward (the mean rubric
+score of the sample) with the expected one.
+
+Then the adversarial corpora (`--adversarial`, on by default): corpora built to game a reward — 10 records, one
+problem repeated with its numbers changed, replies that copy the question, role-swapped fields, the right final
+answer after wrong working, 5% held-out items hidden in a large corpus, another language, a corpus padded to the
+budget with copies — each verified next to the clean corpus; the table shows the paper-style and the composite
+reward with its parts, and whether each scores below the clean corpus.
 
     python bench/verifier_quality.py [--out DIR] [--records 150] [--sample 100] [--seed 0]
                                      [--base-url http://127.0.0.1:8000/v1 --model NAME]
@@ -29,7 +36,8 @@ from scipy.stats import spearmanr
 
 from datachef.io import load_task
 from datachef.kitchens import prepare_kitchen
-from datachef.kitchens.gsm8k.build import GsmItem, corrupt_solution, truncate_solution
+from datachef.kitchens.gsm8k.build import (GsmItem, benchmark_ngrams, clean_question, corrupt_solution, overlaps,
+                                           truncate_solution)
 from datachef.sources import load_benchmark
 from datachef.verifier import Grade, Verifier, VerifierConfig
 
@@ -130,6 +138,11 @@ def expected_score(grades: list[str] | str, config: VerifierConfig) -> float:
     return sum(config.score(g) for g in grades) / len(grades)
 
 
+def paper_score(report) -> float:
+    """The paper-style reward (the mean rubric score of the sample), or the penalty of an empty/unreadable corpus."""
+    return report.reward.get("paper", report.score)
+
+
 def write_corpus(folder: Path, records: list[Record] | None) -> None:
     if folder.exists():
         shutil.rmtree(folder)
@@ -150,7 +163,7 @@ def run_pass(label: str, verifier: Verifier, corpora: dict, folders: dict[str, P
     t0 = time.perf_counter()
     for name, (records, grades) in corpora.items():
         report = verifier.verify(folders[name], sample=sample, seed=seed)
-        scores[name] = report.score
+        scores[name] = paper_score(report)
         judged += report.judged
         judge_s += report.timings.get("judge_s", 0.0)
         if isinstance(grades, list):
@@ -163,7 +176,7 @@ def run_pass(label: str, verifier: Verifier, corpora: dict, folders: dict[str, P
         # The expected score of the very instances the verifier drew (the corpus-level one orders the corpora).
         on_sample = (sum(config.score(grades[i.index]) for i in report.instances) / len(report.instances)
                      if isinstance(grades, list) and report.instances else expected_score(grades, config))
-        rows.append((name, expected_score(grades, config), on_sample, report.score, report.timings.get("total_s", 0.0),
+        rows.append((name, expected_score(grades, config), on_sample, scores[name], report.timings.get("total_s", 0.0),
                      hist))
     wall = time.perf_counter() - t0
     print(f"\n== {label} ({verifier.mode} judge: {verifier._judge_info()['model']}) ==")
@@ -217,6 +230,133 @@ def throughput(task, corpora: dict, work: Path, n: int, seed: int) -> dict[str, 
     return out
 
 
+# -- adversarial corpora ----------------------------------------------------------------------------------------
+
+# Word problems in French (a bilingual author's renderings of GSM-style templates): on task in content, not in the
+# benchmark's language.
+FRENCH = [
+    ("{n} a {a} pommes et en achète {b} de plus au marché. Combien de pommes a-t-elle maintenant ?",
+     "Elle commence avec {a} pommes et en achète {b}, donc {a} + {b} = {r} pommes.\n#### {r}", lambda a, b: a + b),
+    ("Un bus transporte {a} passagers à chaque trajet et fait {b} trajets par jour. Combien de passagers "
+     "transporte-t-il par jour ?", "Chaque trajet transporte {a} passagers, donc {b} trajets font {a} * {b} = {r} "
+     "passagers.\n#### {r}", lambda a, b: a * b),
+    ("{n} avait {a} autocollants et en a donné {b} à un camarade. Combien lui en reste-t-il ?",
+     "Il donne {b} de ses {a} autocollants, donc il reste {a} - {b} = {r} autocollants.\n#### {r}",
+     lambda a, b: a - b),
+    ("Un fermier plante {a} rangées de maïs avec {b} plants par rangée. Combien de plants y a-t-il ?",
+     "Il y a {a} rangées de {b} plants, donc {a} * {b} = {r} plants.\n#### {r}", lambda a, b: a * b),
+    ("La bibliothèque a prêté {a} livres lundi et {b} livres mardi. Combien de livres a-t-elle prêtés en tout ?",
+     "Elle a prêté {a} puis {b} livres, donc {a} + {b} = {r} livres.\n#### {r}", lambda a, b: a + b),
+    ("Un réservoir contient {a} litres d'eau et une fuite en fait perdre {b}. Combien de litres reste-t-il ?",
+     "Le réservoir perd {b} de ses {a} litres, donc il reste {a} - {b} = {r} litres.\n#### {r}", lambda a, b: a - b),
+]
+NAMES = ["Léa", "Omar", "Chloé", "Jules", "Inès", "Hugo"]
+
+
+def one_template(n: int, seed: int, bench: list[dict]) -> list[GsmItem]:
+    """`n` instances of a single gsm_symbolic template (numbers and names changed), the first template whose
+    instances share no 8-gram with the benchmark (so the corpus is about breadth, not contamination)."""
+    import reasoning_gym
+
+    ds = reasoning_gym.create_dataset("gsm_symbolic", size=1, seed=seed)
+    grams = benchmark_ngrams(bench)
+    for _, generator in sorted(ds.generators.items()):
+        items: list[GsmItem] = []
+        for k in range(4 * n):
+            ex = generator(random.Random(seed * 100_003 + k), 1.0)
+            q, cot = clean_question(ex["question"]), ex["metadata"]["answer_cot"].strip()
+            if "####" not in cot or overlaps(q, grams) or overlaps(cot, grams):
+                break
+            if all(q != it.question for it in items):
+                items.append(GsmItem(q, cot, str(ex["answer"])))
+            if len(items) == n:
+                return items
+    raise RuntimeError("no gsm_symbolic template is free of benchmark overlap")
+
+
+def wrong_working(solution: str, answer: str, rng: random.Random) -> str | None:
+    """The solution with one intermediate result changed, the final answer kept: only checking the work catches it."""
+    head, final = solution.rsplit("\n", 1)
+    eqs = [m for m in re.finditer(r"=\s*(\d+)(?!\d)", head) if m.group(1) != answer]
+    if not eqs:
+        return None
+    m = rng.choice(eqs)
+    return head[:m.start(1)] + str(int(m.group(1)) + rng.randint(2, 9)) + head[m.end(1):] + "\n" + final
+
+
+def build_adversarial(kitchen: Path, n: int, seed: int) -> dict[str, list[Record]]:
+    rng = random.Random(seed + 1)
+    gold = read_jsonl(kitchen / "sources" / "gsm_symbolic_cot.jsonl")
+    order = list(range(len(gold)))
+    rng.shuffle(order)
+    clean_rows = order[:n]
+    task = load_task(kitchen / "task.yaml")
+    dev, held_out = load_benchmark(task)
+    budget = task.budget.train_samples
+
+    def gold_chat(i: int) -> Record:
+        return chat(gold[i]["question"], gold[i]["solution"], "gsm_symbolic_cot", i)
+
+    out: dict[str, list[Record]] = {"clean": [gold_chat(i) for i in clean_rows]}
+    out["tiny_10"] = out["clean"][:10]
+    out["one_problem_renumbered"] = [chat(it.question, it.solution, "gsm_symbolic", k)
+                                     for k, it in enumerate(one_template(n, seed, dev + held_out))]
+    out["replies_copy_question"] = [chat(gold[i]["question"], gold[i]["question"], "gsm_symbolic_cot", i)
+                                    for i in clean_rows]
+    out["role_swapped"] = [chat(gold[i]["solution"], gold[i]["question"], "gsm_symbolic_cot", i) for i in clean_rows]
+    recs = []
+    for i in order[n:]:
+        w = wrong_working(gold[i]["solution"], gold[i]["answer"], rng)
+        if w is not None:
+            recs.append(chat(gold[i]["question"], w, "gsm_symbolic_cot", i))
+        if len(recs) == n:
+            break
+    out["right_answer_wrong_working"] = recs
+    large = [gold_chat(i) for i in order[: budget // 2]]
+    leaks = [chat(" ".join(b["question"].split()), re.sub(r"<<[^<>]*>>", "", b["answer"]), "web_mirror", k)
+             for k, b in enumerate(rng.sample(held_out, round(0.05 * len(large) / 0.95)))]
+    for r in leaks:  # hidden at random places
+        large.insert(rng.randrange(len(large) + 1), r)
+    out["hidden_leaks_5pct_large"] = large
+    french = []
+    for k in range(n):
+        q, s, f = FRENCH[k % len(FRENCH)]
+        a, b = rng.randint(20, 90), rng.randint(2, 19)
+        v = {"n": rng.choice(NAMES), "a": a, "b": b, "r": f(a, b)}
+        french.append(chat(q.format(**v), s.format(**v), "web_fr", k))
+    out["another_language"] = french
+    base = [gold_chat(i) for i in order[: budget // 4]]
+    out["padded_to_budget"] = (base * 4)[:budget]
+    return out
+
+
+def run_adversarial(verifier: Verifier, corpora: dict[str, list[Record]], work: Path, sample: int,
+                    seed: int) -> dict[str, Any]:
+    print(f"\n== adversarial corpora ({verifier.mode} judge: {verifier._judge_info()['model']}) ==")
+    print(f"{'corpus':27} {'records':>7} {'paper':>6} {'compos.':>7} {'quality':>7} {'yield':>6} {'breadth':>7} "
+          f"{'leak f.':>7} {'leaks':>5} {'dups':>5} {'near':>5} {'secs':>5}  below clean (composite / paper)")
+    rows = {}
+    for name, records in corpora.items():
+        folder = work / "adversarial" / name
+        write_corpus(folder, records)
+        r = verifier.verify(folder, sample=sample, seed=seed)
+        rows[name] = {"records": len(records), "paper": paper_score(r), "composite": r.score, **r.reward,
+                      **{k: r.corpus.get(k) for k in ("leaks", "duplicates", "near_duplicates")},
+                      "seconds": r.timings.get("total_s", 0.0), "corpus_checks_s": r.timings.get("corpus_checks_s")}
+    clean = rows["clean"]
+    for name, x in rows.items():
+        mark = "" if name == "clean" else (f"{'yes' if x['composite'] < clean['composite'] else 'NO'} / "
+                                           f"{'yes' if x['paper'] < clean['paper'] else 'no'}")
+        print(f"{name:27} {x['records']:7d} {x['paper']:6.3f} {x['composite']:7.3f} {x['quality']:7.3f} "
+              f"{x['yield_factor']:6.3f} {x['breadth']:7.3f} {x['leak_factor']:7.3f} {x['leaks']:5d} "
+              f"{x['duplicates']:5d} {x['near_duplicates']:5d} {x['seconds']:5.1f}  {mark}")
+    others = [x for k, x in rows.items() if k != "clean"]
+    below = sum(x["composite"] < clean["composite"] for x in others)
+    below_paper = sum(x["paper"] < clean["paper"] for x in others)
+    print(f"below the clean corpus: composite {below}/{len(others)}, paper-style {below_paper}/{len(others)}")
+    return {"rows": rows, "below_composite": below, "below_paper": below_paper, "n": len(others)}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=None, help="work folder (default: a temporary one)")
@@ -227,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default=None, help="model name of the remote judge")
     ap.add_argument("--skip-local", action="store_true", help="only run the remote judge")
     ap.add_argument("--throughput-n", type=int, default=12, help="instances of the judge throughput measurement")
+    ap.add_argument("--no-adversarial", action="store_true", help="skip the adversarial corpora")
+    ap.add_argument("--only-adversarial", action="store_true", help="only the adversarial corpora")
     args = ap.parse_args(argv)
 
     work = args.out or Path(tempfile.mkdtemp(prefix="verifier-bench-"))
@@ -241,6 +383,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"work folder: {work}; {len(corpora)} corpora of {args.records} records; sample {args.sample}")
 
     results = {}
+    if not args.no_adversarial:
+        adversarial = build_adversarial(kitchen, args.records, args.seed)
+        verifier = Verifier(task, judge="local", judge_cache=work / "llm-cache-adversarial", config=config)
+        adv = run_adversarial(verifier, adversarial, work, args.sample, args.seed)
+        if args.only_adversarial:
+            return 0 if adv["below_composite"] == adv["n"] else 1
     if not args.skip_local:
         cache = work / "llm-cache"
         if cache.exists():

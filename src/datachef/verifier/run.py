@@ -204,7 +204,7 @@ class Verifier:
         if not data.is_file():
             return finish("empty", reward([], empty=True, config=c), 0, [])
         # Every record, not only the sample: malformed lines, exact and near copies, held-out leaks.
-        scan = self._scan(data)
+        scan = self.check_corpus(data)
         timings["corpus_checks_s"] = round(scan.seconds, 3)
         if scan.total == 0:
             return finish("empty", reward([], empty=True, config=c), 0, [], scan)
@@ -259,7 +259,8 @@ class Verifier:
         return finish("scored", parts.composite if c.reward == "composite" else parts.paper, scan.total, instances,
                       scan, parts, breadth)
 
-    def _scan(self, data: Path) -> CorpusScan:
+    def check_corpus(self, data: str | Path) -> CorpusScan:
+        """The whole-corpus checks (corpus.py) of a data.jsonl, as `verify` runs them."""
         c = self.config
         near = None
         if c.check_near_duplicates:
