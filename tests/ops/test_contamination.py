@@ -131,7 +131,7 @@ def test_dev_items_are_allowed_unless_include_dev(gsm8k_test, gsm8k_index):
 
 # -- short questions, which n-grams cannot see -----------------------------------------------------------------
 SHORT = [{"question": f"Calculate {e}.", "answer": f"{e} = {eval(e)}\n#### {eval(e)}"}
-         for e in ["23 - 28", "7 + 15 - 3", "41 + 9", "60 - 12 + 5", "18 + 18"]]
+         for e in ["23 - 28", "7 + 15 - 3", "41 + 9", "60 - 12 + 5", "18 + 18", "9 + 7 - 2"]]
 
 
 def test_a_short_question_is_caught_whole_or_with_one_word_edited():
@@ -146,6 +146,8 @@ def test_a_short_question_is_caught_whole_or_with_one_word_edited():
     assert index.match("Calculate 23 - 28.") is None  # the dev item
     assert index.match("Could you please calculate 41 + 9 for me?") is None  # more than one word added
     assert index.match("Calculate 41 + 9, then explain how carrying works in column addition.") is None
+    # A solution line with the same numbers is no question (here from "Calculate 0 - 9 + 7.": -9 + 7 = -2).
+    assert index.match(["Calculate 0 - 9 + 7.", "0 - 9 = -9\n-9 + 7 = -2\n#### -2"]) is None
 
 
 def test_a_question_shared_by_many_items_is_never_matched_whole():

@@ -19,7 +19,8 @@ The rule. A text is contaminated when it reproduces one held-out benchmark item:
 2. **Whole question.** An item whose question has no distinctive n-gram (shorter than `ngram` words, or all
    template) is reproduced by a record piece (a field value, a message, or a line of one) whose words are its
    question's, or differ from them by one word changed, added or removed, never a number, with at least three words
-   on both sides: "Compute 23 - 28." reproduces "Calculate 23 - 28.", "Calculate 23 - 29." does not. A question
+   and one that is not a number on both sides: "Compute 23 - 28." reproduces "Calculate 23 - 28.", "Calculate 23 -
+   29." does not, nor does a solution line "23 - 28 = -5" reproduce "Calculate 23 - 28 - 5.". A question
    asked by more than `max_item_frequency` items (a bare template stem) identifies no item and is never matched.
 
 Dev items (the first `benchmark.dev`: shown to the chef and the judge, never evaluated) are not leaks of what is
@@ -133,15 +134,15 @@ def _key(words: Iterable[str]) -> int:
 
 
 def _edit_keys(words: list[str]) -> tuple[list[int], list[int]]:
-    """(one word wildcarded, one word removed) keys of a question, at its non-number words only."""
+    """(one word wildcarded, one word removed) keys of a question, at its non-number words only. A removal must
+    leave a word that is not a number: a bare run of numbers (a solution line "9 + 7 = 2") is no question."""
     subs, dels = [], []
     if len(words) < _MIN_WHOLE_EDIT_WORDS:
         return subs, dels
-    for j, w in enumerate(words):
-        if _DIGIT.search(w):
-            continue
+    wordy = [j for j, w in enumerate(words) if not _DIGIT.search(w)]
+    for j in wordy:
         subs.append(_key([*words[:j], _WILDCARD, *words[j + 1:]]))
-        if len(words) > _MIN_WHOLE_EDIT_WORDS:
+        if len(words) > _MIN_WHOLE_EDIT_WORDS and len(wordy) > 1:
             dels.append(_key([*words[:j], *words[j + 1:]]))
     return subs, dels
 
