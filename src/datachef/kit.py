@@ -209,10 +209,12 @@ def dedup(rows: Rows, /, fields: list[str] | None = None, near: bool = False, th
     return _run("dedup", "dedup_exact", [rows], {"fields": fields, **options})
 
 
-def decontaminate(rows: Rows, fields: list[str] | None = None, ngram: int = 8, min_overlap: int = 1,
-                  also_exact_question: bool = True) -> Rows:
-    """Drop rows sharing word `ngram`-grams (default 8) with any benchmark item, so no test item leaks into
-    training data (reason benchmark_overlap). Runs against the full benchmark, which the script never sees."""
+def decontaminate(rows: Rows, fields: list[str] | None = None, ngram: int = 8, min_item_overlap: float = 0.7,
+                  max_item_frequency: int = 2, include_dev: bool = False) -> Rows:
+    """Drop rows that reproduce a held-out benchmark item (reason benchmark_overlap): their shared word
+    `ngram`-grams cover at least `min_item_overlap` of one item's question or answer, numbers included (n-grams in
+    more than `max_item_frequency` items are template text and ignored), or a field is a short item's question.
+    Runs against the full benchmark, which the script never sees."""
     return _run("decontaminate", "decontaminate", [rows], _supplied(locals(), "rows"))
 
 

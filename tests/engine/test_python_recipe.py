@@ -178,7 +178,7 @@ class Adder(LLMClient):
 
 
 def test_llm_and_decontamination_run_in_the_parent_through_the_broker(make_task, tmp_path):
-    leak = {"problem": BENCH[0]["question"] + " What is 1 plus 2?", "solution": BENCH[0]["answer"]}
+    leak = {"problem": BENCH[2]["question"] + " What is 1 plus 2?", "solution": BENCH[2]["answer"]}  # held out
     task = load_task(make_task({"math": math_rows(5) + [leak]}))
     body = script("""\
         from datachef import kit

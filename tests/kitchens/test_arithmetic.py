@@ -205,6 +205,19 @@ def test_no_benchmark_leakage_except_planted(kitchen):
     assert all((r["solution"], r["answer"]) == gold[r["question"]] for r in planted)
 
 
+def test_the_contamination_rule_flags_exactly_the_planted_rows(kitchen):
+    """What decontaminate and the verifier's gate see, over every field of every source row."""
+    from datachef.engine import load_benchmark_index
+    from datachef.ops.decontaminate import row_pieces
+
+    index = load_benchmark_index(load_task(kitchen / "task.yaml"))
+    held_out = {b["question"] for b in rows_of(kitchen, "benchmark.jsonl")[build.DEV:]}
+    for s in build.SOURCES:
+        for r in rows_of(kitchen, s.id):
+            leak = index.match(row_pieces(r, list(r)))
+            assert (leak is not None) == (s.id == "sums_leaky" and r["question"] in held_out), (s.id, r, leak)
+
+
 # ---------------------------------------------------------------------------------------------------- determinism
 
 def test_rebuild_in_another_process_is_byte_identical(files):

@@ -196,6 +196,19 @@ def test_only_planted_rows_overlap_the_benchmark(kitchen, bench):
             assert not any(grams(v) & bench_grams for v in r.values()), (source, r)
 
 
+def test_the_contamination_rule_flags_exactly_the_planted_rows(kitchen, bench):
+    """What decontaminate and the verifier's gate see, over every field of every source row."""
+    from datachef.engine import load_benchmark_index
+    from datachef.ops.decontaminate import row_pieces
+
+    index = load_benchmark_index(load_task(kitchen / "task.yaml"))
+    held_out = {" ".join(b["question"].split()) for b in bench[build.DEV:]}
+    for s in build.SOURCES:
+        for r in rows_of(kitchen, s.id):
+            leak = index.match(row_pieces(r, list(r)))
+            assert (leak is not None) == (s.id == "gsm_leaky" and r["question"] in held_out), (s.id, r, leak)
+
+
 def test_wrong_answers_rate_and_consistency(kitchen):
     """Regenerate the true answers straight from reasoning-gym and count the rows that disagree."""
     import reasoning_gym

@@ -1,4 +1,4 @@
-"""decontaminate: rows sharing word n-grams with any benchmark item (dev or held-out) are dropped."""
+"""decontaminate: rows reproducing a held-out benchmark item are dropped (the rule itself: test_contamination)."""
 from __future__ import annotations
 
 import importlib.util
@@ -81,24 +81,26 @@ def test_registered_with_docs():
         assert f.description, name
 
 
-def test_planted_gsm8k_test_items_are_removed_and_nothing_else(gsm8k_test):
+def test_planted_held_out_items_are_removed_and_nothing_else(gsm8k_test):
     op = make_op(gsm8k_test)
     planted = [
-        {"question": perturb(gsm8k_test[0]["question"]), "answer": "I think it is 18."},  # dev item
+        {"question": perturb(gsm8k_test[0]["question"]), "answer": "I think it is 18."},  # dev item: allowed
         {"question": perturb(gsm8k_test[700]["question"]), "answer": ""},  # held-out item
         {"question": "Solve this:", "answer": perturb(gsm8k_test[1200]["answer"])},  # only the solution leaked
-        {"question": "Here is a word problem. " + gsm8k_test[1318]["question"][:80] + " ... the rest is cut.",
-         "answer": "unknown"},  # a truncated copy still shares 8-grams
+        {"question": "Here is a word problem. " + gsm8k_test[1318]["question"][:-20] + " ... the rest is cut.",
+         "answer": "unknown"},  # most of the question
     ]
     rows = UNRELATED[:4] + planted[:2] + UNRELATED[4:] + planted[2:]
     reasons = [op.reason(r) for r in rows]
-    assert [i for i, r in enumerate(reasons) if r] == [4, 5, 10, 11]
+    assert [i for i, r in enumerate(reasons) if r] == [5, 10, 11]
     assert {r for r in reasons if r} == {"benchmark_overlap"}
+    assert [op.leak(rows[i]).item for i in (5, 10, 11)] == [700, 1200, 1318]
+    assert make_op(gsm8k_test, include_dev=True).reason(rows[4]) == "benchmark_overlap"
 
 
 def test_chat_messages_are_checked(gsm8k_test):
     op = make_op(gsm8k_test, {"messages": "messages"})
-    leak = {"messages": [{"role": "user", "content": "Question: " + gsm8k_test[42]["question"] + "\nAnswer:"},
+    leak = {"messages": [{"role": "user", "content": "Question: " + gsm8k_test[42 + 50]["question"] + "\nAnswer:"},
                          {"role": "assistant", "content": "42"}]}
     clean = {"messages": [{"role": "user", "content": UNRELATED[0]["question"]},
                           {"role": "assistant", "content": UNRELATED[0]["answer"]}]}
@@ -106,44 +108,47 @@ def test_chat_messages_are_checked(gsm8k_test):
     assert op.reason(clean) is None
 
 
-def test_min_overlap_and_ngram(gsm8k_test):
-    q = gsm8k_test[3]["question"]  # "James decides to run 3 sprints 3 times a week. He runs 60 meters each ..."
-    words = q.split()
-    one_gram_leak = {"question": "Completely new context here " + " ".join(words[:8]) + " and then something else",
-                     "answer": ""}
-    assert make_op(gsm8k_test).reason(one_gram_leak) == "benchmark_overlap"
-    assert make_op(gsm8k_test, min_overlap=3).reason(one_gram_leak) is None
-    assert make_op(gsm8k_test, min_overlap=3).reason({"question": q, "answer": ""}) == "benchmark_overlap"
-    assert make_op(gsm8k_test, ngram=13).reason(one_gram_leak) is None
+def test_parameters_reach_the_rule(gsm8k_test):
+    q = gsm8k_test[300]["question"]
+    half = " ".join(q.split()[: len(q.split()) // 2 + 4])
+    assert make_op(gsm8k_test).reason({"question": half, "answer": ""}) is None
+    assert make_op(gsm8k_test, min_item_overlap=0.4).reason({"question": half, "answer": ""}) == "benchmark_overlap"
+    assert make_op(gsm8k_test, ngram=13).index.rule.ngram == 13
+    assert make_op(gsm8k_test, max_item_frequency=1).index.rule.max_item_frequency == 1
 
 
-def test_short_benchmark_questions_match_exactly():
+def test_short_benchmark_questions_match_whole():
     bench = [{"question": "What is 7 times 8?", "answer": "56"},
+             {"question": "What is 6 times 9?", "answer": "54"},
              {"question": "A long enough question about trains leaving stations at various times of day.",
               "answer": "#### 3"}]
-    op = make_op(bench)
-    assert op.reason({"question": "what is 7 TIMES 8", "answer": "The answer is 56."}) == "benchmark_overlap"
-    assert op.reason({"question": "What is 7 times 9?", "answer": "63"}) is None
-    assert op.reason({"question": "Tell me: what is 7 times 8? Then explain multiplication tables.",
-                      "answer": ""}) is None  # not the whole field, and shorter than an 8-gram overlap
-    assert make_op(bench, also_exact_question=False).reason({"question": "What is 7 times 8?", "answer": ""}) is None
+    op = make_op(bench, t=task(dev=1))
+    assert op.reason({"question": "what is 6 TIMES 9", "answer": "The answer is 54."}) == "benchmark_overlap"
+    assert op.reason({"question": "What is 6 times 8?", "answer": "48"}) is None
+    assert op.reason({"question": "What is 7 times 8?", "answer": "56"}) is None  # a dev item
+    assert op.reason({"question": "Tell me: what is 6 times 9? Then explain multiplication tables.",
+                      "answer": ""}) is None  # not the whole field
 
 
 def test_custom_benchmark_field_names():
     bench = [{"problem": "Nina plants eleven rows of carrots with nine carrots in every single row of her garden.",
               "solution": "11 * 9 = 99\n#### 99"}]
-    op = make_op(bench, {"text": "str"}, t=task(question="problem", answer="solution"))
-    assert op.reason({"text": "nina plants eleven rows of carrots with nine carrots"}) == "benchmark_overlap"
+    op = make_op(bench, {"text": "str"}, t=task(question="problem", answer="solution", dev=0))
+    assert op.reason({"text": "NINA plants eleven rows of carrots, with nine carrots in every single row of her "
+                              "garden!"}) == "benchmark_overlap"
     assert op.reason({"text": "Nina plants flowers."}) is None
 
 
-def test_cache_context_tracks_the_benchmark(gsm8k_test):
+def test_cache_context_tracks_the_benchmark_split_and_rule(gsm8k_test):
     a = make_op(gsm8k_test[:100]).cache_context()
     assert make_op(list(gsm8k_test[:100])).cache_context() == a
     changed = [dict(r) for r in gsm8k_test[:100]]
     changed[99]["answer"] += " (corrected)"
     assert make_op(changed).cache_context() != a
     assert make_op(gsm8k_test[:99]).cache_context() != a
+    assert make_op(gsm8k_test[:100], t=task(dev=60)).cache_context() != a
+    assert make_op(gsm8k_test[:100], include_dev=True).cache_context() != a
+    assert Decontaminate.version == 2
 
 
 def test_missing_benchmark_is_a_clear_error():
@@ -155,6 +160,11 @@ def test_missing_benchmark_is_a_clear_error():
                                                         benchmark_rows=lambda: [{"question": "x"}]), "decon")
     op.bind([{"question": "str"}])
     with pytest.raises(ExecutionError, match="question field 'prompt'"):
+        op.setup()
+    op = Decontaminate(DecontaminateParams(), OpContext(task=task(dev=50),
+                                                        benchmark_rows=lambda: [{"question": "x"}] * 3), "decon")
+    op.bind([{"question": "str"}])
+    with pytest.raises(ExecutionError, match="all 3 benchmark items are dev items"):
         op.setup()
 
 

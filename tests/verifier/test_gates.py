@@ -84,17 +84,47 @@ def test_more_than_one_final_answer_line_is_a_format_error():
                                            ("assistant", one)))) is None
 
 
-def test_contamination_with_held_out_and_dev_items(task):
+def test_contamination_names_the_held_out_item(task):
     g = gates(task)
     held = BENCH[4]
     leaked = msgs(("user", held["question"].upper().replace("'", "")), ("assistant", "9\n#### 9"))
     v = gate_verdict(g.check(leaked))
-    assert v.name == "contamination" and v.grade == Grade.INVALID.value and "8-gram" in v.detail
-    # A dev item is a benchmark item too.
-    v = gate_verdict(g.check(msgs(("user", BENCH[0]["question"]), ("assistant", "#### 7 apples in the end"))))
-    assert v.name == "contamination"
+    assert v.name == "contamination" and v.grade == Grade.INVALID.value
+    assert v.detail == "reproduces 100% of held-out benchmark item 4's question (its distinctive n-gram words)"
+    # A dev item (shown to the judge, never evaluated) is not a leak unless the config says so.
+    dev_copy = msgs(("user", BENCH[0]["question"]), ("assistant", "3 + 4 = 7 apples in the end.\n#### 7"))
+    assert gate_verdict(g.check(dev_copy)) is None
+    v = gate_verdict(gates(task, contamination_include_dev=True).check(dev_copy))
+    assert v.name == "contamination" and "dev benchmark item 0" in v.detail
     # Can be switched off.
     assert gate_verdict(gates(task, check_contamination=False).check(leaked)) is None
+
+
+def test_same_style_records_are_not_contamination(task):
+    # GSM-style questions phrased like the benchmark's ("How many ... does ... have ...?"), other numbers.
+    g = gates(task)
+    for a, b in [(5, 9), (14, 3), (8, 8)]:
+        record = msgs(("user", f"Tom has {a} apples and buys {b} more apples at the market. How many apples does Tom "
+                               f"have now?"), ("assistant", f"Tom has {a} + {b} = {a + b} apples now.\n#### {a + b}"))
+        assert gate_verdict(g.check(record)) is None
+
+
+def test_the_gate_and_the_op_apply_one_rule(task):
+    from datachef.ops.base import OpContext
+    from datachef.ops.decontaminate import Decontaminate, DecontaminateParams
+    from datachef.sources import load_benchmark
+
+    dev, held_out = load_benchmark(task)
+    op = Decontaminate(DecontaminateParams(fields=["messages"]),
+                       OpContext(task=task, benchmark_rows=lambda: dev + held_out), "decon")
+    op.setup()
+    g = gates(task)
+    records = [gold_chat(i)["messages"] for i in range(3)] + [
+        msgs(("user", b["question"]), ("assistant", b["answer"])) for b in BENCH]
+    passed = [next(r for r in g.check(m) if r.name == "contamination").passed for m in records]
+    assert passed == [op.reason({"messages": m}) is None for m in records]
+    assert passed == [True] * 7 + [False] * 2  # the two held-out items
+    assert op.cache_context() == {"benchmark": g.benchmark_index.fingerprint}
 
 
 def test_duplicate_gate_names_the_record_copied():

@@ -34,7 +34,8 @@ class ChefRecipe(BaseModel):
         False, description="Keep only rows whose assistant turn ends with a '#### <number>' final answer.")
     quality_filter: bool = Field(True, description="Drop low-quality rows (repetition, symbol soup, too short).")
     dedup: Literal["none", "exact", "near"] = Field("near", description="Duplicate removal.")
-    decontaminate: bool = Field(True, description="Remove rows overlapping the benchmark (always recommended).")
+    decontaminate: bool = Field(True, description="Remove rows reproducing a held-out benchmark item (always "
+                                                  "recommended).")
     system_prompt: str | None = Field(None, description="Optional system turn for every example.")
 
 

@@ -1,5 +1,6 @@
 """The OpContext a run gives its ops: the task's sources, opened lazily (once each), and the benchmark, loaded on
-first use. Shared by typed runs, the Python-recipe broker, the kit outside the sandbox and the chef's validation."""
+first use. Shared by typed runs, the Python-recipe broker, the kit outside the sandbox and the chef's validation.
+Also the task's contamination index (`load_benchmark_index`), for checks outside a recipe run."""
 from __future__ import annotations
 
 import uuid
@@ -8,6 +9,7 @@ from typing import Any
 
 from ..io import cache_root, task_base_dir
 from ..ops import OpContext
+from ..ops.contamination import BenchmarkIndex, ContaminationRule
 from ..spec import SourceUse, TaskSpec
 
 
@@ -46,3 +48,13 @@ def build_context(task: TaskSpec, *, seed: int = 0, workdir: Path | None = None,
     caps = set(capabilities or ()) | ({"llm"} if llm is not None else set())
     return OpContext(task=task, open_source=SourcePool(task), benchmark_rows=_benchmark, seed=seed,
                      workdir=workdir or cache_root() / "tmp" / uuid.uuid4().hex[:12], capabilities=caps, llm=llm)
+
+
+def load_benchmark_index(task: TaskSpec, base_dir: Path | None = None,
+                         rule: ContaminationRule | None = None) -> BenchmarkIndex:
+    """The contamination index of the task's benchmark (dev and held-out items, as `load_benchmark` splits them),
+    for checking whole corpora record by record with `match`; `base_dir` defaults to the task file's folder."""
+    from ..sources import load_benchmark
+
+    dev, held_out = load_benchmark(task, base_dir or task_base_dir(task))
+    return BenchmarkIndex.for_task(task, dev + held_out, rule)

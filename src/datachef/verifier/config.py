@@ -7,6 +7,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import DatachefError
+from ..ops.contamination import ContaminationRule
+
+_RULE = ContaminationRule()  # the defaults the contamination_* knobs share with the decontaminate op
 
 
 class VerifierError(DatachefError):
@@ -71,9 +74,20 @@ class VerifierConfig(BaseModel):
                          "GSM-style solutions reach 0.45).")
     max_duplicate_line_fraction: float | None = Field(0.3, description="Repetition gate: most repeated lines.")
     max_repeated_char_run: int | None = Field(25, description="Repetition gate: longest run of one character.")
-    contamination_ngram: int = Field(8, ge=3, le=50, description="Word n-gram size of the benchmark-overlap gate.")
-    contamination_min_overlap: int = Field(1, ge=1, description="Shared n-grams that make an instance contaminated.")
+    # The contamination gate applies the decontaminate op's rule (ops/contamination.py) with the same knobs.
     check_contamination: bool = Field(True, description="Run the benchmark-contamination gate.")
+    contamination_ngram: int = Field(_RULE.ngram, ge=3, le=50, description="Word n-gram size of the contamination "
+                                                                           "rule.")
+    contamination_min_item_overlap: float = Field(
+        _RULE.min_item_overlap, gt=0, le=1, description="Share of one benchmark item (its distinctive words, and the "
+                                                        "numbers among them) an instance must reproduce to be "
+                                                        "contaminated.")
+    contamination_max_item_frequency: int = Field(
+        _RULE.max_item_frequency, ge=1, description="n-grams found in more benchmark items than this are template "
+                                                    "text, which identifies no item: ignored.")
+    contamination_include_dev: bool = Field(
+        _RULE.include_dev, description="Also grade copies of dev items Invalid (by default only held-out items: dev "
+                                       "items are shown to the judge and never evaluated).")
     check_duplicates: bool = Field(True, description="Mark exact repeats of an earlier record (after whitespace and "
                                                      "case normalisation) Invalid.")
     check_near_duplicates: bool = Field(True, description="Mark near copies of an earlier record (MinHash over "

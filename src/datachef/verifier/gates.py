@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..ops.base import OpContext
+from ..ops.contamination import BenchmarkIndex, ContaminationRule
 from ..ops.quality import QualityParams, quality_reason
 from ..spec import TaskSpec
 from .config import Grade, VerifierConfig
@@ -103,8 +103,8 @@ def duplicate_key(messages: Messages) -> str:
 
 
 class Gates:
-    """The gates for one task. The contamination gate reuses the `decontaminate` operator's n-gram index over every
-    benchmark item (dev and held-out), so the verifier flags exactly what that op would have removed."""
+    """The gates for one task. The contamination gate asks the `decontaminate` operator's own index (one rule: does
+    the instance reproduce a held-out benchmark item?), so the verifier flags exactly what that op removes."""
 
     def __init__(self, config: VerifierConfig, task: TaskSpec | None = None, base_dir: Path | None = None,
                  benchmark_rows: list[dict] | None = None):
@@ -115,36 +115,29 @@ class Gates:
             max_duplicate_line_fraction=config.max_duplicate_line_fraction,
             max_top_ngram_fraction=config.max_top_ngram_fraction,
             max_repeated_char_run=config.max_repeated_char_run)
-        self._decon = None
+        self.benchmark_index: BenchmarkIndex | None = None
         if config.check_contamination and task is not None:
-            from ..ops.decontaminate import Decontaminate, DecontaminateParams
-
             if benchmark_rows is None:
                 from ..sources import load_benchmark
 
                 dev, held_out = load_benchmark(task, base_dir)
                 benchmark_rows = dev + held_out
-            rows = benchmark_rows
-            ctx = OpContext(task=task, benchmark_rows=lambda: rows)
-            op = Decontaminate(DecontaminateParams(fields=["messages"], ngram=config.contamination_ngram,
-                                                   min_overlap=config.contamination_min_overlap),
-                               ctx, "verifier-contamination")
-            op.setup()
-            self._decon = op
+            rule = ContaminationRule(ngram=config.contamination_ngram,
+                                     min_item_overlap=config.contamination_min_item_overlap,
+                                     max_item_frequency=config.contamination_max_item_frequency,
+                                     include_dev=config.contamination_include_dev)
+            self.benchmark_index = BenchmarkIndex.for_task(task, benchmark_rows, rule)
 
     @property
     def checks_contamination(self) -> bool:
-        return self._decon is not None
+        return self.benchmark_index is not None
 
     def contamination(self, messages: Messages) -> GateResult:
         """The contamination gate alone (the whole-corpus leak check runs it on every record)."""
-        assert self._decon is not None, "contamination gate is off"
-        reason = self._decon.reason({"messages": [m for m in messages if isinstance(m, dict)]})
-        shared = self._decon.shared_ngrams(conversation_text(messages)) if reason else 0
-        return GateResult("contamination", reason is None, Grade.INVALID.value,
-                          "" if reason is None else
-                          f"shares {shared} word {self.config.contamination_ngram}-gram(s) with benchmark items"
-                          if shared else "equals a short benchmark question")
+        assert self.benchmark_index is not None, "contamination gate is off"
+        leak = self.benchmark_index.match([m["content"] for m in messages
+                                           if isinstance(m, dict) and isinstance(m.get("content"), str)])
+        return GateResult("contamination", leak is None, Grade.INVALID.value, "" if leak is None else leak.describe())
 
     def check(self, messages: Messages, *, duplicate_of: int | None = None,
               near_duplicate_of: int | None = None) -> list[GateResult]:
@@ -157,7 +150,7 @@ class Gates:
                       f"near copy of record {near_duplicate_of} (word 5-gram Jaccard >= "
                       f"{c.near_duplicate_threshold:g})" if near_duplicate_of is not None else "")
             out.append(GateResult("duplicate", not detail, Grade.INVALID.value, detail))
-        if self._decon is not None:
+        if self.benchmark_index is not None:
             out.append(self.contamination(messages))
         text = conversation_text(messages)
         response = last_turn(messages, "assistant")

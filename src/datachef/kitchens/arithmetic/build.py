@@ -9,10 +9,10 @@ short records move both accuracy and the likelihood of the gold solutions. The s
 downstream (worked vs bare results, correct vs slipped steps, missing or spelled-out solutions, repeats, leaks,
 off-task).
 
-Benchmark questions are phrased "Calculate <expression>." (at most six words): shorter than the 8-word
-n-grams of decontamination, so related training questions are not all flagged as contaminated for sharing a template
-phrase; exact copies are still caught (the decontaminate op compares short questions whole). Every benchmark
-expression is excluded from every source, except the few planted in `sums_leaky`.
+Benchmark questions are phrased "Calculate <expression>." (at most six words): shorter than the 8-word n-grams of
+decontamination, so the decontaminate op compares them whole (one non-number word may differ), which catches copies
+and leaves related training questions alone. Every benchmark expression is excluded from every source, except the
+few planted in `sums_leaky`.
 
 Everything is a pure function of `seed` (per-source `random.Random` seeded by a hash of (seed, source id)), so a
 rebuild is byte-identical.
