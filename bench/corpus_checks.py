@@ -22,18 +22,23 @@ import time
 from pathlib import Path
 
 CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 from pathlib import Path
 from datachef.io import load_task
 from datachef.verifier import Verifier
+
+def peak_kib():
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across exec, VmHWM starts afresh.
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM"))
+
 task_path, data = sys.argv[1], sys.argv[2]
 v = Verifier(load_task(task_path), judge="local")  # the judge model is never loaded: checks need none
-setup_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+setup_rss = peak_kib()
 t = time.perf_counter()
 scan = v.check_corpus(Path(data))
 secs = time.perf_counter() - t
-print(json.dumps({"seconds": secs, "setup_rss_kib": setup_rss,
-                  "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+print(json.dumps({"seconds": secs, "setup_rss_kib": setup_rss, "peak_rss_kib": peak_kib(),
                   "records": scan.good, "leaks": len(scan.leaks), "duplicates": len(scan.duplicate_of),
                   "near_duplicates": len(scan.near_duplicate_of)}))
 """
