@@ -7,6 +7,7 @@ finish_reason per row. Finished rows are dropped from the batch (and its KV cach
 """
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import secrets
@@ -132,6 +133,10 @@ class TransformersClient(LLMClient):
         self.pad_token_id = int(pad if pad is not None else min(self.stop_token_ids))
         cfg = self.hf_model.config
         self.max_context = int(getattr(cfg, "max_position_embeddings", None) or 4096)
+        # transformers 5.2x renamed the KV cache from `past_key_values` to `cache`, as forward's argument and as the
+        # output's field (the old names still work but warn); older releases only know the old name.
+        forward = inspect.signature(self.hf_model.forward).parameters
+        self._cache_name = "cache" if "cache" in forward else "past_key_values"
         self._lock = threading.Lock()  # one forward pass at a time: threads would only fight over the cores
         self._grammars: Any = None
 
@@ -227,7 +232,7 @@ class TransformersClient(LLMClient):
         with self._lock, torch.inference_mode():
             out = self.hf_model(input_ids=ids.to(dev), attention_mask=attn.to(dev), position_ids=pos.to(dev),
                                 use_cache=True, logits_to_keep=1)
-            past = out.past_key_values
+            past = getattr(out, self._cache_name)
             while True:
                 logits = out.logits[:, -1, :].float().cpu()
                 if grammar is not None:
@@ -250,7 +255,7 @@ class TransformersClient(LLMClient):
                 attn = torch.cat([attn, torch.ones((len(active), 1), dtype=torch.long)], dim=1)
                 pos = pos[:, -1:] + 1
                 out = self.hf_model(input_ids=tokens.view(-1, 1).to(dev), attention_mask=attn.to(dev),
-                                    position_ids=pos.to(dev), past_key_values=past, use_cache=True)
+                                    position_ids=pos.to(dev), use_cache=True, **{self._cache_name: past})
         return [Completion(text=texts[r] or "", finish_reason=reasons[r] or "length", prompt_tokens=len(prompts[r]),
                            completion_tokens=len(out_ids[r])) for r in range(n)]
 
@@ -318,7 +323,7 @@ class TransformersClient(LLMClient):
             first = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
             scores = {lab: float(first[toks[lab][0]]) for lab in uniq}
             if multi:
-                past = out.past_key_values
+                past = getattr(out, self._cache_name)
                 past.batch_repeat_interleave(len(multi))
                 width = max(len(toks[lab]) for lab in multi) - 1  # the last token's prediction is not needed
                 inp = torch.full((len(multi), width), self.pad_token_id, dtype=torch.long)
@@ -327,7 +332,7 @@ class TransformersClient(LLMClient):
                 pos = torch.arange(len(prompt), len(prompt) + width).expand(len(multi), -1)
                 attn = torch.ones((len(multi), len(prompt) + width), dtype=torch.long)
                 out = self.hf_model(input_ids=inp.to(dev), attention_mask=attn.to(dev), position_ids=pos.to(dev),
-                                    past_key_values=past, use_cache=True)
+                                    use_cache=True, **{self._cache_name: past})
                 logp = torch.log_softmax(out.logits.float(), dim=-1)
                 for j, lab in enumerate(multi):
                     rest = torch.tensor(toks[lab][1:], device=logp.device)
