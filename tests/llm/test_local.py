@@ -83,6 +83,18 @@ def test_seeded_sampling_is_reproducible(tiny_client):
     assert top.completion_tokens >= 1
 
 
+def test_different_requests_do_not_share_a_random_stream(tiny_client, monkeypatch):
+    """Two different prompts with one seed, given the same next-token distribution at every step, still sample
+    different tokens (one shared random stream made a batch of similar chef prompts write identical recipes); the
+    same prompt twice samples the same tokens."""
+    real = tiny_client._pick
+    monkeypatch.setattr(tiny_client, "_pick", lambda logits, params, gens: real(
+        torch.zeros_like(logits), params, gens))
+    p = SamplingParams(max_tokens=8, temperature=1.0, seed=5)
+    out = [c.text for c in tiny_client.chat_batch([HELLO, LONGER, HELLO], p)]
+    assert out[0] == out[2] != out[1]
+
+
 def test_decoding_and_label_scoring_use_the_current_cache_api(tiny_client, monkeypatch):
     """No deprecation warning from transformers: the KV cache goes by its current name, both passed in (decoding
     with rows finishing at different times, labels reusing the prompt's cache) and read back from the output."""
