@@ -132,6 +132,26 @@ def test_decoding_and_label_scoring_use_the_current_cache_api(tiny_client, monke
     assert not [m for m in messages if "deprecated" in m], messages
 
 
+def test_progress_counts_tokens_as_they_come_and_ends_at_the_whole_budget(tiny_client, monkeypatch):
+    # Row 1 stops after its first token, row 0 uses its whole budget: progress arrives per decoding step (more calls
+    # than requests), the finished row's unused budget at once, and adds up to 2 requests x max_tokens.
+    eos = next(iter(tiny_client.stop_token_ids))
+    real = tiny_client._pick
+
+    def pick(logits, params, gens):
+        logits[:, eos] = -1e9
+        if logits.shape[0] == 2:
+            logits[1, eos] = 1e9
+        return real(logits, params, gens)
+
+    monkeypatch.setattr(tiny_client, "_pick", pick)
+    seen: list[int] = []
+    out = tiny_client.chat_batch([LONGER, HELLO], SamplingParams(max_tokens=6), progress=seen.append)
+    assert sorted(c.completion_tokens for c in out) == [1, 6]
+    assert sum(seen) == 12 and len(seen) >= 6
+    assert seen[0] == 2 + 5  # first step: a token per row, and the stopped row's other 5 tokens of budget
+
+
 def test_stop_strings_cut_the_text(tiny_client):
     full = tiny_client.chat(HELLO, SamplingParams(max_tokens=20))
     assert full.finish_reason == "length" and len(full.text) > 6

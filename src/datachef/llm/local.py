@@ -243,12 +243,16 @@ class TransformersClient(LLMClient):
                     grammar.apply(logits, active)
                 tokens = self._pick(logits, params, [gens[r] for r in active] if gens else None)
                 keep: list[int] = []
+                advanced = len(active)  # progress: a token per row, and a finished row's unused budget
                 for j, r in enumerate(active):
                     tok = int(tokens[j])
                     out_ids[r].append(tok)
                     reasons[r], texts[r] = self._finished(r, tok, out_ids[r], budgets[r], grammar, stops)
                     if reasons[r] is None:
                         keep.append(j)
+                    else:
+                        advanced += params.max_tokens - len(out_ids[r])
+                self._advance(advanced)
                 if not keep:
                     break
                 if len(keep) < len(active):  # drop finished rows from the batch and its KV cache
