@@ -225,8 +225,9 @@ def cook(task: Annotated[Optional[Path], typer.Argument(help="Task YAML file (de
                               reward=reward),
                    log=_log).run()
     best = summary["best"]
-    typer.echo(f"executability {summary['executable']}/{summary['n']}, DVS_avg@{summary['n']} "
-               f"{summary['dvs_avg']:.3f}, best-of-N {summary['best_of_n']['score']:.3f}, best {best['score']:.3f} "
+    typer.echo(f"executability {summary['executable']}/{summary['n']}, {summary['distinct_drafts']} distinct, "
+               f"DVS_avg@{summary['n']} {summary['dvs_avg']:.3f}, best-of-N {summary['best_of_n']['score']:.3f}, "
+               f"best {best['score']:.3f} "
                f"({best['id']}, {best['origin']}); wrote {out / 'best'} and {out / 'report.html'}")
 
 
