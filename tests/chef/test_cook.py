@@ -140,3 +140,15 @@ def test_a_duplicate_draft_shares_the_earlier_result_and_search_skips_scored_pro
     assert program_key(load_recipe(tmp_path / "cook" / "candidates" / "c01" / "recipe.yaml")) == programs[0]
     assert summary["best"]["duplicate_of"] is None
 
+
+def test_progress_bars_cover_drafting_execution_and_search(kitchen, tmp_path):
+    import io
+
+    stream, logged = io.StringIO(), []
+    Cook(kitchen["task"], tmp_path / "cook", Chef(Chefs(), ChefConfig(max_repairs=0)), Judge("judge"),
+         CookConfig(n=2, search_budget=1, sample=10, cache_dir=tmp_path / "cache"), log=logged.append,
+         progress=stream).run()
+    bars = stream.getvalue()
+    for phase in ("drafting: 100%", "executing: 100%", "2/2", "search: 100%", "1/1"):
+        assert phase in bars, bars
+    assert any(m.startswith("candidate c00") for m in logged)  # log lines still reach the log

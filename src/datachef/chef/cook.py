@@ -14,7 +14,9 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TextIO
+
+from tqdm import tqdm
 
 from ..engine import run_recipe
 from ..errors import DatachefError
@@ -39,16 +41,32 @@ class CookConfig:
 
 
 class Cook:
+    """`progress`: the stream to draw progress bars on (drafting, execution, search), or None for none."""
+
     def __init__(self, task: TaskSpec, out: Path, chef: Chef, judge: Any, config: CookConfig,
-                 log: Callable[[str], None] | None = None):
+                 log: Callable[[str], None] | None = None, progress: TextIO | None = None):
         self.task, self.out, self.chef, self.judge, self.config = task, Path(out), chef, judge, config
-        self.log = log or (lambda m: None)
+        self._log = log or (lambda m: None)
+        self.progress = progress
         self.candidates: list[Candidate] = []
         self.use_llm_ops = False  # recipes may call llm_map/llm_generate with the chef's model when enabled
         from ..verifier import Verifier, VerifierConfig
 
         # Built once: the judge model and embeddings load once.
         self.verifier = Verifier(task, judge=judge, config=VerifierConfig(reward=config.reward))
+
+    def log(self, msg: str) -> None:
+        if self.progress is None:
+            self._log(msg)
+        else:
+            with tqdm.external_write_mode(file=self.progress):  # the line above the bars, not through them
+                self._log(msg)
+
+    def _bar(self, desc: str, total: int | None, unit: str) -> tqdm:
+        # Drafting counts tokens of budget (an upper bound, rows stop early): percent and time tell more than counts.
+        fmt = "{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]" if unit == "tok" else None
+        return tqdm(total=total, desc=desc, unit=unit, file=self.progress, disable=self.progress is None,
+                    bar_format=fmt, dynamic_ncols=True)
 
     # -- one candidate: execute + verify ------------------------------------------------------------------
     def _execute(self, c: Candidate) -> Candidate:
@@ -147,20 +165,23 @@ class Cook:
         dev, _ = load_benchmark(task, base)
         self.log(f"profiled {len(profiles)} sources; asking the chef for {cfg.n} recipes")
 
-        drafts = self.chef.draft(task, profiles, profiles_text, dev, cfg.n)
+        with self._bar("drafting", None, "tok") as bar:
+            drafts = self.chef.draft(task, profiles, profiles_text, dev, cfg.n, progress=bar)
         ran: dict[str, Candidate] = {}  # program -> the candidate that ran it
-        for d in drafts:
-            c = self._from_draft(d)
-            self.candidates.append(c)
-            if c.program in ran:
-                self._share(c, ran[c.program])
-            else:
-                self._execute(c)
-                if c.program is not None:
-                    ran[c.program] = c
-            # The chef's raw answers (every repair round), so an invalid draft can be read, not just its error.
-            rounds = [f"--- round {k} ---\n{text}" for k, text in enumerate(d.history)]
-            (c.out_dir / "response.txt").write_text("\n\n".join(rounds) + "\n", encoding="utf-8")
+        with self._bar("executing", len(drafts), "recipe") as bar:
+            for d in drafts:
+                c = self._from_draft(d)
+                self.candidates.append(c)
+                if c.program in ran:
+                    self._share(c, ran[c.program])
+                else:
+                    self._execute(c)
+                    if c.program is not None:
+                        ran[c.program] = c
+                # The chef's raw answers (every repair round), so an invalid draft can be read, not just its error.
+                rounds = [f"--- round {k} ---\n{text}" for k, text in enumerate(d.history)]
+                (c.out_dir / "response.txt").write_text("\n\n".join(rounds) + "\n", encoding="utf-8")
+                bar.update()
         sampled = list(self.candidates)
         executable = sum(c.status == "ok" for c in sampled)
         dvs = sum(c.reward for c in sampled) / max(1, len(sampled))
@@ -172,11 +193,17 @@ class Cook:
         searched: list[Candidate] = []
         skipped: list[str] = []
         if cfg.search_budget > 0:
-            searched, skipped = refine(sampled, self._from_chef_recipe,
-                                       (lambda b: self._improve(b, profiles, profiles_text))
-                                       if self.chef.config.form == "typed" else None,
-                                       budget=cfg.search_budget, train_budget=task.budget.train_samples,
-                                       log=self.log, program=lambda r: program_key(self._compile(r, 0)))
+            with self._bar("search", cfg.search_budget, "run") as bar:
+                def evaluate(origin: str, chef_recipe: ChefRecipe) -> Candidate:
+                    c = self._from_chef_recipe(origin, chef_recipe)
+                    bar.update()
+                    return c
+
+                improve = ((lambda b: self._improve(b, profiles, profiles_text)) if self.chef.config.form == "typed"
+                           else None)
+                searched, skipped = refine(sampled, evaluate, improve, budget=cfg.search_budget,
+                                           train_budget=task.budget.train_samples, log=self.log,
+                                           program=lambda r: program_key(self._compile(r, 0)))
         # A duplicate ranks with its original, which comes first and holds the run outputs.
         best = max((c for c in self.candidates if c.duplicate_of is None), key=lambda c: c.rank)
         if best.status != "ok":
