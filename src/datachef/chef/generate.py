@@ -165,7 +165,9 @@ class Chef:
 
     def _params(self, max_tokens: int | None = None, cycle: int = 0) -> SamplingParams:
         c = self.config
-        return SamplingParams(max_tokens=max_tokens or c.max_tokens, temperature=c.temperature, seed=c.seed + cycle)
+        # Cycles far apart in seed space: seed s's second cycle is not seed s+1's first.
+        return SamplingParams(max_tokens=max_tokens or c.max_tokens, temperature=c.temperature,
+                              seed=c.seed + 7919 * cycle)
 
     def _complete(self, model: LLMClient, drafts: list[Draft], conversations: list[Messages],
                   max_tokens: int | None, schema: dict | None, progress: tqdm | None) -> list[Completion]:
