@@ -125,3 +125,5 @@ def test_draft_progress_covers_every_rounds_budget(kitchen):
     Chef(llm, ChefConfig(max_repairs=1, max_tokens=50)).draft(kitchen["task"], kitchen["profiles"], kitchen["text"],
                                                               kitchen["dev"], n=2, progress=bar)
     assert bar.total == 3 * 50 and bar.n == bar.total  # two first answers and one repair, each a full budget
+    assert "drafting (reading the prompts)" in bar.fp.getvalue()  # before the first token
+    assert str(bar).startswith("drafting (repair round 1): 100%")

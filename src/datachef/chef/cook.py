@@ -64,7 +64,7 @@ class Cook:
 
     def _bar(self, desc: str, total: int | None, unit: str) -> tqdm:
         # Drafting counts tokens of budget (an upper bound, rows stop early): percent and time tell more than counts.
-        fmt = "{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]" if unit == "tok" else None
+        fmt = "{l_bar}{bar}| [{elapsed}<{remaining}]" if unit == "tok" else None
         return tqdm(total=total, desc=desc, unit=unit, file=self.progress, disable=self.progress is None,
                     bar_format=fmt, dynamic_ncols=True)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Literal
 
 from pydantic import ValidationError
@@ -156,6 +157,11 @@ def kit_doc(full: bool = False) -> str:
     return "\n".join(lines)
 
 
+def _advance(bar: tqdm, label: str, units: int) -> None:
+    bar.set_description(label, refresh=False)
+    bar.update(units)
+
+
 class Chef:
     """Writes recipes for a task with an LLM (the planner), optionally a second LLM (the coder)."""
 
@@ -170,17 +176,21 @@ class Chef:
                               seed=c.seed + 7919 * cycle)
 
     def _complete(self, model: LLMClient, drafts: list[Draft], conversations: list[Messages],
-                  max_tokens: int | None, schema: dict | None, progress: tqdm | None) -> list[Completion]:
+                  max_tokens: int | None, schema: dict | None, progress: tqdm | None, label: str) -> list[Completion]:
         """One batched call per cycle of the prompts' hints, each cycle with a seed of its own: drafts i and
         i + len(VARIATIONS) are asked the same thing, so only the seed tells them apart (within a cycle the prompts
-        differ, and the local backend seeds each request by its prompt)."""
+        differ, and the local backend seeds each request by its prompt). `label`: the bar's description."""
         cycles: dict[int, list[int]] = {}
         for j, d in enumerate(drafts):
             cycles.setdefault(d.index // len(prompts.VARIATIONS), []).append(j)
         out: list[Completion | None] = [None] * len(drafts)
         for cycle, rows in cycles.items():
+            if progress is not None:
+                # The prompt pass reports no tokens (a minute for 8 long prompts on a busy small CPU): say so.
+                progress.set_description(f"{label} (reading the prompts)")
             done = model.chat_batch([conversations[j] for j in rows], self._params(max_tokens, cycle),
-                                    json_schema=schema, progress=progress.update if progress is not None else None)
+                                    json_schema=schema,
+                                    progress=partial(_advance, progress, label) if progress is not None else None)
             for j, c in zip(rows, done):
                 out[j] = c
         return out  # type: ignore[return-value]
@@ -203,7 +213,7 @@ class Chef:
             plans = self._complete(self.llm, drafts, [
                 [{"role": "system", "content": prompts.SYSTEM},
                  {"role": "user", "content": prompts.plan_user_prompt(task, dev, profiles_text, d.index)}]
-                for d in drafts], plan_tokens, None, progress)
+                for d in drafts], plan_tokens, None, progress, "planning")
             for d, p in zip(drafts, plans):
                 conversations.append([{"role": "system", "content": prompts.SYSTEM},
                                       {"role": "user", "content": prompts.coder_user_prompt(
@@ -222,9 +232,8 @@ class Chef:
                 break
             if round_ and progress is not None:
                 progress.total += len(pending) * c.max_tokens
-                progress.set_description(f"drafting (repair round {round_})")
             outs = self._complete(model, [drafts[i] for i in pending], [conversations[i] for i in pending],
-                                  None, schema, progress)
+                                  None, schema, progress, f"drafting (repair round {round_})" if round_ else "drafting")
             still = []
             for i, out in zip(pending, outs):
                 d = drafts[i]
