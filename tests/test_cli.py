@@ -92,7 +92,7 @@ HELP = {
     "verify": ["--task", "--judge", "--model", "--base-url", "--sample", "--seed"],
     "cook": ["--out", "--kitchen", "--n", "--chef", "--model", "--base-url", "--coder-model", "--decoupled", "--mode",
              "--search-budget", "--judge", "--judge-model", "--judge-base-url", "--sample", "--threads",
-             "--cache-dir"],
+             "--cache-dir", "--quiet"],
     "train": ["--out", "--base", "--profile", "--resume", "--lora", "--full", "--bf16", "--fp32", "--epochs", "--lr",
               "--max-samples", "--lora-targets"],
     "eval": ["--task", "--out", "--limit", "--batch-size", "--max-new-tokens"],

@@ -197,7 +197,10 @@ def cook(task: Annotated[Optional[Path], typer.Argument(help="Task YAML file (de
          temperature: Annotated[float, typer.Option(help="Chef sampling temperature.")] = 0.8,
          max_tokens: Annotated[int, typer.Option(help="Chef's token budget per answer.")] = 700,
          max_repairs: Annotated[int, typer.Option(help="Repair rounds for an answer that does not validate.")] = 2,
-         seed: Seed = 0, threads: Threads = 0, cache_dir: CacheDir = None) -> None:
+         seed: Seed = 0, threads: Threads = 0, cache_dir: CacheDir = None,
+         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output (bars and log lines); the "
+                                                                   "bars show only when stderr is a terminal.")]
+         = False) -> None:
     """The main job: profile sources, have the chef write N recipes, execute and verify each, search, and write
     OUT/best (recipe, data, manifest, verify.json), OUT/candidates, OUT/cook.json and OUT/report.html."""
     from .chef import Chef, ChefConfig
@@ -223,10 +226,13 @@ def cook(task: Annotated[Optional[Path], typer.Argument(help="Task YAML file (de
     summary = Cook(t, out, the_chef, judge_client,
                    CookConfig(n=n, search_budget=search_budget, sample=sample, seed=seed, cache_dir=cache_dir,
                               reward=reward),
-                   log=_log).run()
+                   log=None if quiet else _log,
+                   # Redrawn bars in a log file or a pipe would be noise: a terminal only.
+                   progress=sys.stderr if not quiet and sys.stderr.isatty() else None).run()
     best = summary["best"]
-    typer.echo(f"executability {summary['executable']}/{summary['n']}, DVS_avg@{summary['n']} "
-               f"{summary['dvs_avg']:.3f}, best-of-N {summary['best_of_n']['score']:.3f}, best {best['score']:.3f} "
+    typer.echo(f"executability {summary['executable']}/{summary['n']}, {summary['distinct_drafts']} distinct, "
+               f"DVS_avg@{summary['n']} {summary['dvs_avg']:.3f}, best-of-N {summary['best_of_n']['score']:.3f}, "
+               f"best {best['score']:.3f} "
                f"({best['id']}, {best['origin']}); wrote {out / 'best'} and {out / 'report.html'}")
 
 

@@ -100,3 +100,55 @@ def test_search_reweights_by_per_source_score(cooked):
     assert mixed["per_source"]["gsm_symbolic_cot"] > mixed["per_source"]["mmlu_other"]
     origins = [c["origin"] for c in summary["candidates"] if c["origin"] != "sample"]
     assert origins and all(o.startswith("mutation:") or o == "improve" for o in origins)
+
+
+def test_a_duplicate_draft_shares_the_earlier_result_and_search_skips_scored_programs(kitchen, tmp_path):
+    class Twice(Chefs):
+        """The good recipe twice (the second in other words: same program), then the off-task one."""
+
+        def __init__(self):
+            super().__init__()
+            reworded = {**GOOD, "workflow": "other words",
+                        "picks": [{**p, "reason": "said differently"} for p in GOOD["picks"]]}
+            self.answers = [json.dumps(GOOD), json.dumps(reworded), json.dumps(OFF_TASK)]
+
+    cook = Cook(kitchen["task"], tmp_path / "cook", Chef(Twice(), ChefConfig(max_repairs=0)), Judge("judge"),
+                CookConfig(n=3, search_budget=2, sample=20, cache_dir=tmp_path / "cache"))
+    from datachef.chef.search import program_key
+    from datachef.io import load_recipe
+
+    ran: list[str] = []
+    execute = cook._execute
+    cook._execute = lambda c: (ran.append(c.id), execute(c))[1]
+    summary = cook.run()
+    by_id = {c["id"]: c for c in summary["candidates"]}
+    assert by_id["c01"]["duplicate_of"] == "c00" and by_id["c01"]["score"] == by_id["c00"]["score"]
+    assert by_id["c01"]["status"] == "ok" and by_id["c01"]["records"] == by_id["c00"]["records"]
+    status = json.loads((tmp_path / "cook" / "candidates" / "c01" / "status.json").read_text())
+    assert status["duplicate_of"] == "c00" and not (tmp_path / "cook" / "candidates" / "c01" / "run").exists()
+    assert "c01" not in ran and {"c00", "c02"} <= set(ran)
+    # The duplicate still counts in DVS_avg@N, with its original's score.
+    assert summary["dvs_avg"] == pytest.approx((2 * by_id["c00"]["score"] + by_id["c02"]["score"]) / 3)
+    assert summary["distinct_drafts"] == 2 and summary["executions_saved"]["drafts"] == 1
+    # Search spent its whole budget on programs never scored before, whatever it had to skip.
+    searched = [c for c in summary["candidates"] if c["origin"] != "sample"]
+    assert len(searched) == 2 and summary["search"]["tried"] == 2
+    assert summary["executions_saved"]["search"] == len(summary["search"]["skipped"])
+    programs = [program_key(load_recipe(tmp_path / "cook" / "candidates" / c / "recipe.yaml"))
+                for c in ["c00", "c02"] + [c["id"] for c in searched]]
+    assert len(set(programs)) == len(programs)
+    assert program_key(load_recipe(tmp_path / "cook" / "candidates" / "c01" / "recipe.yaml")) == programs[0]
+    assert summary["best"]["duplicate_of"] is None
+
+
+def test_progress_bars_cover_drafting_execution_and_search(kitchen, tmp_path):
+    import io
+
+    stream, logged = io.StringIO(), []
+    Cook(kitchen["task"], tmp_path / "cook", Chef(Chefs(), ChefConfig(max_repairs=0)), Judge("judge"),
+         CookConfig(n=2, search_budget=1, sample=10, cache_dir=tmp_path / "cache"), log=logged.append,
+         progress=stream).run()
+    bars = stream.getvalue()
+    for phase in ("drafting: 100%", "executing: 100%", "2/2", "search: 100%", "1/1"):
+        assert phase in bars, bars
+    assert any(m.startswith("candidate c00") for m in logged)  # log lines still reach the log

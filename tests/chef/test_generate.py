@@ -99,3 +99,31 @@ def test_chef_prompts_are_compact(kitchen):
     assert len(short) < len(full) / 1.5
     user = prompts.python_user_prompt(kitchen["task"], kitchen["dev"], text, short, 0)
     assert "```python\nfrom datachef import kit" in user and len(user) < 12000
+
+
+def test_drafts_that_share_a_hint_get_seeds_of_their_own(kitchen):
+    from datachef.chef import prompts
+
+    hints = len(prompts.VARIATIONS)
+    llm = Scripted([json.dumps(GOOD)] * (hints + 2))
+    Chef(llm, ChefConfig(seed=7)).draft(kitchen["task"], kitchen["profiles"], kitchen["text"], kitchen["dev"],
+                                        n=hints + 2)
+    # One batched call per cycle of hints: drafts 0 and 8 read the same prompt, so their seeds must differ.
+    assert [(len(call["batch"]), call["params"].seed) for call in llm.calls] == [(hints, 7), (2, 7 + 7919)]
+    first, second = llm.calls
+    assert first["batch"][0] == second["batch"][0]
+
+
+def test_draft_progress_covers_every_rounds_budget(kitchen):
+    import io
+
+    from tqdm import tqdm
+
+    bad = json.dumps({**GOOD, "picks": [{**GOOD["picks"][0], "assistant_field": "nope"}]})
+    llm = Scripted([bad, json.dumps(GOOD), json.dumps(GOOD)])
+    bar = tqdm(file=io.StringIO())
+    Chef(llm, ChefConfig(max_repairs=1, max_tokens=50)).draft(kitchen["task"], kitchen["profiles"], kitchen["text"],
+                                                              kitchen["dev"], n=2, progress=bar)
+    assert bar.total == 3 * 50 and bar.n == bar.total  # two first answers and one repair, each a full budget
+    assert "drafting (reading the prompts)" in bar.fp.getvalue()  # before the first token
+    assert str(bar).startswith("drafting (repair round 1): 100%")

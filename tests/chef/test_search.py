@@ -39,7 +39,7 @@ def test_refine_tries_the_models_proposal_within_a_small_budget():
         tried.append(origin)
         return Candidate(id=f"s{len(tried)}", origin=origin, chef_recipe=recipe, status="ok", score=0.9)
 
-    refine([c], evaluate, lambda best: proposal, budget=2, train_budget=2000)
+    refine([c], evaluate, lambda best: proposal, budget=2, train_budget=2000, program=lambda r: r.model_dump_json())
     assert tried == ["mutation:keep_best", "improve"]
 
 
@@ -49,3 +49,51 @@ def test_equal_scores_rank_the_larger_corpus_first():
     failed = Candidate(id="c", origin="sample", status="failed", records=5000)
     assert max([small, large, failed], key=lambda c: c.rank) is large
     assert failed.rank == (0.0, 0)
+
+
+def _program(r: ChefRecipe) -> str:
+    """A stand-in for the compiled program: everything but the free text (workflow, reasons)."""
+    return str([(p.source, p.sample) for p in r.picks]) + r.model_dump_json(exclude={"picks", "workflow"})
+
+
+def test_a_move_whose_program_was_scored_is_skipped_without_spending_the_budget():
+    c = candidate({"gold": 0.9, "noisy": 0.2}, [pick("gold", 100), pick("noisy", 100)])
+    # Another draft already ran what keep_best proposes (its reason differs, its program does not); the model's
+    # proposal repeats keep_best in other words.
+    ran = Candidate(id="c01", origin="sample", chef_recipe=ChefRecipe(picks=[pick("gold", 200).model_copy(
+        update={"reason": "other words"})]), status="ok", score=0.5)
+    c.program, ran.program = _program(c.chef_recipe), _program(ran.chef_recipe)
+    proposal = ChefRecipe(picks=[pick("gold", 200)], workflow="my own words")
+    tried: list[str] = []
+
+    def evaluate(origin: str, recipe: ChefRecipe) -> Candidate:
+        tried.append(origin)
+        return Candidate(id=f"s{len(tried)}", origin=origin, chef_recipe=recipe, status="ok", score=0.1)
+
+    out, skipped = refine([c, ran], evaluate, lambda best: proposal, budget=2, train_budget=2000, program=_program)
+    assert tried == ["mutation:reweight", "mutation:strict"] and len(out) == 2
+    assert skipped == ["mutation:keep_best"]  # once, though the proposal and later rounds repeat it
+
+
+def test_two_moves_of_one_round_with_the_same_program_run_once():
+    c = candidate({"gold": 0.9, "noisy": 0.2}, [pick("gold", 100), pick("noisy", 100)])
+    c.program = _program(c.chef_recipe)
+    tried: list[str] = []
+
+    def evaluate(origin: str, recipe: ChefRecipe) -> Candidate:
+        tried.append(origin)
+        return Candidate(id=f"s{len(tried)}", origin=origin, chef_recipe=recipe, status="ok", score=0.1)
+
+    _, skipped = refine([c], evaluate, lambda best: ChefRecipe(picks=[pick("gold", 200)], workflow="mine"),
+                        budget=3, train_budget=2000, program=_program)
+    assert tried == ["mutation:keep_best", "mutation:reweight", "mutation:strict"] and skipped == ["improve"]
+
+
+def test_duplicate_candidates_are_not_searched_from():
+    c = candidate({"gold": 0.9, "noisy": 0.2}, [pick("gold", 100), pick("noisy", 100)])
+    twin = Candidate(id="c01", origin="sample", chef_recipe=c.chef_recipe, status="ok", score=0.5,
+                     per_source=c.per_source, duplicate_of="c00")
+    asked: list[str] = []
+    refine([c, twin], lambda o, r: Candidate(id="s", origin=o, status="failed"), lambda b: asked.append(b.id),
+           budget=1, train_budget=2000, program=_program)
+    assert asked == ["c00"]

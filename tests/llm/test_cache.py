@@ -96,3 +96,23 @@ def test_make_client_errors_name_the_field(kw, field, tmp_path):
         make_client(cache_dir=tmp_path / "c", **kw)
     assert e.value.field == field and f"field '{field}'" in str(e.value)
     assert not (tmp_path / "c").exists()  # nothing created for a bad call
+
+
+def test_progress_reports_cached_requests_at_once_and_others_when_done(tmp_path):
+    from datachef.llm.base import Completion, LLMClient
+
+    class Fixed(LLMClient):
+        """Answers every request with one token and reports no progress of its own."""
+
+        backend = "test"
+
+        def _chat_batch(self, batch, params, json_schema):
+            return [Completion("x", completion_tokens=1) for _ in batch]
+
+    c = Fixed("fixed", cache=RequestCache(tmp_path / "llm.sqlite"))
+    params = SamplingParams(max_tokens=10)
+    c.chat_batch([USER], params)
+    seen: list[int] = []
+    c.chat_batch([USER, [{"role": "user", "content": "other"}], [{"role": "user", "content": "third"}]], params,
+                 progress=seen.append)
+    assert seen == [10, 20]  # the cached request first, then the two computed ones as the batch returns

@@ -83,6 +83,75 @@ def test_seeded_sampling_is_reproducible(tiny_client):
     assert top.completion_tokens >= 1
 
 
+def test_different_requests_do_not_share_a_random_stream(tiny_client, monkeypatch):
+    """Two different prompts with one seed, given the same next-token distribution at every step, still sample
+    different tokens (one shared random stream made a batch of similar chef prompts write identical recipes); the
+    same prompt twice samples the same tokens."""
+    real = tiny_client._pick
+    monkeypatch.setattr(tiny_client, "_pick", lambda logits, params, gens: real(
+        torch.zeros_like(logits), params, gens))
+    p = SamplingParams(max_tokens=8, temperature=1.0, seed=5)
+    out = [c.text for c in tiny_client.chat_batch([HELLO, LONGER, HELLO], p)]
+    assert out[0] == out[2] != out[1]
+
+
+def test_decoding_and_label_scoring_use_the_current_cache_api(tiny_client, monkeypatch):
+    """No deprecation warning from transformers: the KV cache goes by its current name, both passed in (decoding
+    with rows finishing at different times, labels reusing the prompt's cache) and read back from the output."""
+    import logging
+    import warnings
+
+    messages: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())
+    logging.getLogger("transformers").addHandler(handler)
+    clear = getattr(getattr(logging.Logger, "warning_once", None), "cache_clear", None)
+    if clear:  # transformers warns once per process: forget earlier tests' warnings
+        clear()
+    # In a batch of two, the second row stops at once (EOS) and the other runs on: the finished row is dropped from
+    # the batch and its cache.
+    eos = next(iter(tiny_client.stop_token_ids))
+    real = tiny_client._pick
+
+    def pick(logits, params, gens):
+        logits[:, eos] = -1e9
+        if logits.shape[0] == 2:
+            logits[1, eos] = 1e9
+        return real(logits, params, gens)
+
+    monkeypatch.setattr(tiny_client, "_pick", pick)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out = tiny_client.chat_batch([LONGER, HELLO], SamplingParams(max_tokens=6))
+            tiny_client.score_labels(HELLO, ["maybe later", "definitely not"])
+    finally:
+        logging.getLogger("transformers").removeHandler(handler)
+    assert sorted(c.completion_tokens for c in out) == [1, 6]
+    assert not [w for w in caught if "deprecated" in str(w.message)], [str(w.message) for w in caught]
+    assert not [m for m in messages if "deprecated" in m], messages
+
+
+def test_progress_counts_tokens_as_they_come_and_ends_at_the_whole_budget(tiny_client, monkeypatch):
+    # Row 1 stops after its first token, row 0 uses its whole budget: progress arrives per decoding step (more calls
+    # than requests), the finished row's unused budget at once, and adds up to 2 requests x max_tokens.
+    eos = next(iter(tiny_client.stop_token_ids))
+    real = tiny_client._pick
+
+    def pick(logits, params, gens):
+        logits[:, eos] = -1e9
+        if logits.shape[0] == 2:
+            logits[1, eos] = 1e9
+        return real(logits, params, gens)
+
+    monkeypatch.setattr(tiny_client, "_pick", pick)
+    seen: list[int] = []
+    out = tiny_client.chat_batch([LONGER, HELLO], SamplingParams(max_tokens=6), progress=seen.append)
+    assert sorted(c.completion_tokens for c in out) == [1, 6]
+    assert sum(seen) == 12 and len(seen) >= 6
+    assert seen[0] == 2 + 5  # first step: a token per row, and the stopped row's other 5 tokens of budget
+
+
 def test_stop_strings_cut_the_text(tiny_client):
     full = tiny_client.chat(HELLO, SamplingParams(max_tokens=20))
     assert full.finish_reason == "length" and len(full.text) > 6

@@ -2,7 +2,8 @@
 corpus with a report.
 
 DIR/best/          recipe.yaml, data.jsonl, manifest.json, verify.json of the best recipe
-DIR/candidates/ID/ each candidate: recipe.yaml, status.json (status, error or score) and its run outputs
+DIR/candidates/ID/ each candidate: recipe.yaml, status.json (status, error or score) and its run outputs; a draft
+                   whose program an earlier candidate already ran shares that one's result (status.json: duplicate_of)
 DIR/cook.json      summary: executability, DVS_avg@N, best score before/after search, token usage, timings
 DIR/report.html    scores per candidate, grade histogram and source mix of the best recipe, rows per step
 """
@@ -13,17 +14,19 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TextIO
+
+from tqdm import tqdm
 
 from ..engine import run_recipe
 from ..errors import DatachefError
 from ..io import dump_model_yaml, task_base_dir, write_json_atomic
 from ..llm.base import LLMClient, LLMError
 from ..sources import load_benchmark, open_source, profile_source
-from ..spec import TaskSpec
+from ..spec import Recipe, TaskSpec
 from . import prompts
 from .generate import Chef, Draft, parse_typed
-from .search import Candidate, feedback_from_verify, refine
+from .search import Candidate, feedback_from_verify, program_key, refine
 from .typed import ChefRecipe, chef_schema, compile_chef_recipe
 
 
@@ -38,16 +41,32 @@ class CookConfig:
 
 
 class Cook:
+    """`progress`: the stream to draw progress bars on (drafting, execution, search), or None for none."""
+
     def __init__(self, task: TaskSpec, out: Path, chef: Chef, judge: Any, config: CookConfig,
-                 log: Callable[[str], None] | None = None):
+                 log: Callable[[str], None] | None = None, progress: TextIO | None = None):
         self.task, self.out, self.chef, self.judge, self.config = task, Path(out), chef, judge, config
-        self.log = log or (lambda m: None)
+        self._log = log or (lambda m: None)
+        self.progress = progress
         self.candidates: list[Candidate] = []
         self.use_llm_ops = False  # recipes may call llm_map/llm_generate with the chef's model when enabled
         from ..verifier import Verifier, VerifierConfig
 
         # Built once: the judge model and embeddings load once.
         self.verifier = Verifier(task, judge=judge, config=VerifierConfig(reward=config.reward))
+
+    def log(self, msg: str) -> None:
+        if self.progress is None:
+            self._log(msg)
+        else:
+            with tqdm.external_write_mode(file=self.progress):  # the line above the bars, not through them
+                self._log(msg)
+
+    def _bar(self, desc: str, total: int | None, unit: str) -> tqdm:
+        # Drafting counts tokens of budget (an upper bound, rows stop early): percent and time tell more than counts.
+        fmt = "{l_bar}{bar}| [{elapsed}<{remaining}]" if unit == "tok" else None
+        return tqdm(total=total, desc=desc, unit=unit, file=self.progress, disable=self.progress is None,
+                    bar_format=fmt, dynamic_ncols=True)
 
     # -- one candidate: execute + verify ------------------------------------------------------------------
     def _execute(self, c: Candidate) -> Candidate:
@@ -86,17 +105,34 @@ class Cook:
 
     def _from_draft(self, d: Draft) -> Candidate:
         c = Candidate(id=f"c{d.index:02d}", origin="sample", form=d.form, recipe=d.recipe,
-                      chef_recipe=d.chef_recipe, repairs=d.repairs)
+                      chef_recipe=d.chef_recipe, repairs=d.repairs,
+                      program=program_key(d.recipe) if d.recipe is not None else None)
         if not d.valid:
             c.status, c.error = "invalid", d.error
         return c
 
+    def _share(self, c: Candidate, first: Candidate) -> None:
+        """`c` computes what `first` computed: it takes first's result rather than running and judging it again
+        (and still counts in DVS_avg@N with that score: the chef did write it)."""
+        c.out_dir = self.out / "candidates" / c.id
+        c.out_dir.mkdir(parents=True, exist_ok=True)
+        (c.out_dir / "recipe.yaml").write_text(dump_model_yaml(c.recipe), encoding="utf-8")
+        c.duplicate_of = first.id
+        c.status, c.error, c.score, c.records = first.status, first.error, first.score, first.records
+        c.histogram, c.per_source, c.reasons = first.histogram, first.per_source, first.reasons
+        self._save_status(c)
+        self.log(f"candidate {c.id} ({c.origin}): same program as {first.id}, not run again")
+
     def _from_chef_recipe(self, origin: str, chef_recipe: ChefRecipe) -> Candidate:
         i = len(self.candidates)
-        c = Candidate(id=f"s{i:02d}", origin=origin, chef_recipe=chef_recipe,
-                      recipe=compile_chef_recipe(chef_recipe, self.task, name=f"search-{i}", seed=self.config.seed))
+        recipe = self._compile(chef_recipe, i)
+        c = Candidate(id=f"s{i:02d}", origin=origin, chef_recipe=chef_recipe, recipe=recipe,
+                      program=program_key(recipe))
         self.candidates.append(c)
         return self._execute(c)
+
+    def _compile(self, chef_recipe: ChefRecipe, i: int) -> Recipe:
+        return compile_chef_recipe(chef_recipe, self.task, name=f"search-{i}", seed=self.config.seed)
 
     def _improve(self, best: Candidate, profiles, profiles_text: str) -> ChefRecipe | None:
         llm = self.chef.llm
@@ -129,35 +165,55 @@ class Cook:
         dev, _ = load_benchmark(task, base)
         self.log(f"profiled {len(profiles)} sources; asking the chef for {cfg.n} recipes")
 
-        drafts = self.chef.draft(task, profiles, profiles_text, dev, cfg.n)
-        for d in drafts:
-            c = self._from_draft(d)
-            self.candidates.append(c)
-            self._execute(c)
-            # The chef's raw answers (every repair round), so an invalid draft can be read, not just its error.
-            rounds = [f"--- round {k} ---\n{text}" for k, text in enumerate(d.history)]
-            (c.out_dir / "response.txt").write_text("\n\n".join(rounds) + "\n", encoding="utf-8")
+        with self._bar("drafting", None, "tok") as bar:
+            drafts = self.chef.draft(task, profiles, profiles_text, dev, cfg.n, progress=bar)
+        ran: dict[str, Candidate] = {}  # program -> the candidate that ran it
+        with self._bar("executing", len(drafts), "recipe") as bar:
+            for d in drafts:
+                c = self._from_draft(d)
+                self.candidates.append(c)
+                if c.program in ran:
+                    self._share(c, ran[c.program])
+                else:
+                    self._execute(c)
+                    if c.program is not None:
+                        ran[c.program] = c
+                # The chef's raw answers (every repair round), so an invalid draft can be read, not just its error.
+                rounds = [f"--- round {k} ---\n{text}" for k, text in enumerate(d.history)]
+                (c.out_dir / "response.txt").write_text("\n\n".join(rounds) + "\n", encoding="utf-8")
+                bar.update()
         sampled = list(self.candidates)
         executable = sum(c.status == "ok" for c in sampled)
         dvs = sum(c.reward for c in sampled) / max(1, len(sampled))
         best_of_n = max(sampled, key=lambda c: c.rank)
         self.log(f"best-of-{cfg.n}: {best_of_n.id} score {best_of_n.reward:.3f}; executability "
-                 f"{executable}/{len(sampled)}; DVS_avg@{cfg.n} {dvs:.3f}")
+                 f"{executable}/{len(sampled)}; DVS_avg@{cfg.n} {dvs:.3f}; "
+                 f"{sum(c.duplicate_of is None for c in sampled)} distinct")
 
         searched: list[Candidate] = []
+        skipped: list[str] = []
         if cfg.search_budget > 0:
-            searched = refine(sampled, self._from_chef_recipe,
-                              (lambda b: self._improve(b, profiles, profiles_text)) if self.chef.config.form == "typed"
-                              else None,
-                              budget=cfg.search_budget, train_budget=task.budget.train_samples, log=self.log)
-        best = max(self.candidates, key=lambda c: c.rank)
+            with self._bar("search", cfg.search_budget, "run") as bar:
+                def evaluate(origin: str, chef_recipe: ChefRecipe) -> Candidate:
+                    c = self._from_chef_recipe(origin, chef_recipe)
+                    bar.update()
+                    return c
+
+                improve = ((lambda b: self._improve(b, profiles, profiles_text)) if self.chef.config.form == "typed"
+                           else None)
+                searched, skipped = refine(sampled, evaluate, improve, budget=cfg.search_budget,
+                                           train_budget=task.budget.train_samples, log=self.log,
+                                           program=lambda r: program_key(self._compile(r, 0)))
+        # A duplicate ranks with its original, which comes first and holds the run outputs.
+        best = max((c for c in self.candidates if c.duplicate_of is None), key=lambda c: c.rank)
         if best.status != "ok":
-            summary = self._summary(sampled, searched, None, dvs, executable, best_of_n, time.time() - t0)
+            summary = self._summary(sampled, searched, skipped, None, dvs, executable, best_of_n,
+                                    time.time() - t0)
             write_json_atomic(self.out / "cook.json", summary)
             self._report(summary)
             raise DatachefError(f"no candidate recipe produced data (see {self.out / 'candidates'})")
         self._publish(best)
-        summary = self._summary(sampled, searched, best, dvs, executable, best_of_n, time.time() - t0)
+        summary = self._summary(sampled, searched, skipped, best, dvs, executable, best_of_n, time.time() - t0)
         write_json_atomic(self.out / "cook.json", summary)
         self._report(summary)
         return summary
@@ -178,7 +234,7 @@ class Cook:
         else:
             tmp.rename(final)
 
-    def _summary(self, sampled, searched, best, dvs, executable, best_of_n, seconds) -> dict[str, Any]:
+    def _summary(self, sampled, searched, skipped, best, dvs, executable, best_of_n, seconds) -> dict[str, Any]:
         # One client may play several roles (the embedded model is chef and judge): count its usage once.
         roles: dict[int, tuple[list[str], LLMClient]] = {}
         coder = self.chef.coder if self.chef.coder is not self.chef.llm else None
@@ -191,8 +247,12 @@ class Cook:
             "chef_model": f"{self.chef.llm.backend}:{self.chef.llm.model}",
             "n": len(sampled), "executable": executable, "executability": executable / max(1, len(sampled)),
             f"dvs_avg@{len(sampled)}": dvs, "dvs_avg": dvs,
+            "distinct_drafts": sum(c.duplicate_of is None for c in sampled),
+            # Runs not made: drafts sharing an earlier draft's result, and search moves whose program was scored.
+            "executions_saved": {"drafts": sum(c.duplicate_of is not None for c in sampled),
+                                 "search": len(skipped)},
             "best_of_n": {"id": best_of_n.id, "score": best_of_n.reward, "records": best_of_n.records},
-            "search": {"budget": self.config.search_budget, "tried": len(searched),
+            "search": {"budget": self.config.search_budget, "tried": len(searched), "skipped": skipped,
                        "best_score": max([c.reward for c in searched], default=None)},
             "best": best.summary() if best else None,
             "improvement_over_best_of_n": (best.reward - best_of_n.reward) if best else None,

@@ -10,13 +10,15 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Literal
 
 from pydantic import ValidationError
+from tqdm import tqdm
 
 from ..engine import build_context, compile_recipe
 from ..errors import DatachefError
-from ..llm.base import LLMClient, LLMError, SamplingParams
+from ..llm.base import Completion, LLMClient, Messages, SamplingParams
 from ..spec import Plan, Recipe, SourceProfile, TaskSpec
 from . import prompts
 from .typed import ChefRecipe, answer_fields, chef_schema, compile_chef_recipe
@@ -155,6 +157,11 @@ def kit_doc(full: bool = False) -> str:
     return "\n".join(lines)
 
 
+def _advance(bar: tqdm, label: str, units: int) -> None:
+    bar.set_description(label, refresh=False)
+    bar.update(units)
+
+
 class Chef:
     """Writes recipes for a task with an LLM (the planner), optionally a second LLM (the coder)."""
 
@@ -162,23 +169,51 @@ class Chef:
         self.llm, self.coder = llm, coder or llm
         self.config = config or ChefConfig()
 
-    def _params(self, max_tokens: int | None = None) -> SamplingParams:
+    def _params(self, max_tokens: int | None = None, cycle: int = 0) -> SamplingParams:
         c = self.config
-        return SamplingParams(max_tokens=max_tokens or c.max_tokens, temperature=c.temperature, seed=c.seed)
+        # Cycles far apart in seed space: seed s's second cycle is not seed s+1's first.
+        return SamplingParams(max_tokens=max_tokens or c.max_tokens, temperature=c.temperature,
+                              seed=c.seed + 7919 * cycle)
+
+    def _complete(self, model: LLMClient, drafts: list[Draft], conversations: list[Messages],
+                  max_tokens: int | None, schema: dict | None, progress: tqdm | None, label: str) -> list[Completion]:
+        """One batched call per cycle of the prompts' hints, each cycle with a seed of its own: drafts i and
+        i + len(VARIATIONS) are asked the same thing, so only the seed tells them apart (within a cycle the prompts
+        differ, and the local backend seeds each request by its prompt). `label`: the bar's description."""
+        cycles: dict[int, list[int]] = {}
+        for j, d in enumerate(drafts):
+            cycles.setdefault(d.index // len(prompts.VARIATIONS), []).append(j)
+        out: list[Completion | None] = [None] * len(drafts)
+        for cycle, rows in cycles.items():
+            if progress is not None:
+                # The prompt pass reports no tokens (a minute for 8 long prompts on a busy small CPU): say so.
+                progress.set_description(f"{label} (reading the prompts)")
+            done = model.chat_batch([conversations[j] for j in rows], self._params(max_tokens, cycle),
+                                    json_schema=schema,
+                                    progress=partial(_advance, progress, label) if progress is not None else None)
+            for j, c in zip(rows, done):
+                out[j] = c
+        return out  # type: ignore[return-value]
 
     def draft(self, task: TaskSpec, profiles: list[SourceProfile], profiles_text: str, dev: list[dict],
-              n: int, start: int = 0) -> list[Draft]:
-        """Generate n recipes (in one batched call per round), then repair the invalid ones (bounded rounds)."""
+              n: int, start: int = 0, progress: tqdm | None = None) -> list[Draft]:
+        """Generate n recipes (batched calls per round), then repair the invalid ones (bounded rounds). `progress`:
+        a bar whose total this sets to the rounds' token budgets (repair rounds grow it) and advances as tokens
+        come."""
         c = self.config
         drafts = [Draft(index=start + i, form=c.form) for i in range(n)]
         schema = chef_schema(task, profiles) if c.form == "typed" else None
         kdoc = kit_doc() if c.form == "python" else ""
-        conversations: list[list[dict[str, str]]] = []
+        plan_tokens = 300
+        if progress is not None:
+            progress.total = n * (c.max_tokens + (plan_tokens if c.decoupled else 0))
+            progress.refresh()
+        conversations: list[Messages] = []
         if c.decoupled:
-            plans = self.llm.chat_batch(
-                [[{"role": "system", "content": prompts.SYSTEM},
-                  {"role": "user", "content": prompts.plan_user_prompt(task, dev, profiles_text, d.index)}]
-                 for d in drafts], self._params(300))
+            plans = self._complete(self.llm, drafts, [
+                [{"role": "system", "content": prompts.SYSTEM},
+                 {"role": "user", "content": prompts.plan_user_prompt(task, dev, profiles_text, d.index)}]
+                for d in drafts], plan_tokens, None, progress, "planning")
             for d, p in zip(drafts, plans):
                 conversations.append([{"role": "system", "content": prompts.SYSTEM},
                                       {"role": "user", "content": prompts.coder_user_prompt(
@@ -191,14 +226,14 @@ class Chef:
                                       {"role": "user", "content": user}])
         base = [list(conv) for conv in conversations]
         pending = list(range(n))
+        model = self.coder if c.decoupled else self.llm
         for round_ in range(c.max_repairs + 1):
             if not pending:
                 break
-            model = self.coder if c.decoupled else self.llm
-            try:
-                outs = model.chat_batch([conversations[i] for i in pending], self._params(), json_schema=schema)
-            except LLMError:
-                raise
+            if round_ and progress is not None:
+                progress.total += len(pending) * c.max_tokens
+            outs = self._complete(model, [drafts[i] for i in pending], [conversations[i] for i in pending],
+                                  None, schema, progress, f"drafting (repair round {round_})" if round_ else "drafting")
             still = []
             for i, out in zip(pending, outs):
                 d = drafts[i]

@@ -8,12 +8,19 @@ recipe given the verifier's grade histogram, per-source scores and failure reaso
 """
 from __future__ import annotations
 
-from pathlib import Path
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
+from ..hashing import content_hash
 from .typed import ChefRecipe
+
+
+def program_key(recipe: Any) -> str:
+    """What a recipe (spec.Recipe) computes: its steps and output, or its Python script. Not its name or plan: free
+    text the engine never reads, so two drafts differing only there produce the same data."""
+    return content_hash(recipe.model_dump(mode="json", include={"steps", "output", "python"}))
 
 
 @dataclass
@@ -33,6 +40,8 @@ class Candidate:
     reasons: list[str] = field(default_factory=list)
     seconds: float = 0.0
     repairs: int = 0
+    program: str | None = None  # program_key of the recipe
+    duplicate_of: str | None = None  # the earlier candidate with the same program, whose result this one shares
 
     @property
     def reward(self) -> float:
@@ -48,7 +57,8 @@ class Candidate:
     def summary(self) -> dict[str, Any]:
         return {"id": self.id, "origin": self.origin, "form": self.form, "status": self.status, "error": self.error,
                 "score": self.score, "records": self.records, "histogram": self.histogram,
-                "per_source": self.per_source, "seconds": round(self.seconds, 2), "repairs": self.repairs}
+                "per_source": self.per_source, "seconds": round(self.seconds, 2), "repairs": self.repairs,
+                "duplicate_of": self.duplicate_of}
 
 
 def feedback_from_verify(verify: dict[str, Any]) -> tuple[dict[str, int], dict[str, float], list[str]]:
@@ -111,13 +121,17 @@ def mutations(c: Candidate, budget: int) -> list[tuple[str, ChefRecipe]]:
 
 def refine(candidates: list[Candidate], evaluate: Callable[[str, ChefRecipe], Candidate],
            improve: Callable[[Candidate], ChefRecipe | None] | None, *, budget: int, train_budget: int,
-           log: Callable[[str], None] | None = None) -> list[Candidate]:
-    """Spend up to `budget` executions improving the best candidates. Returns the new candidates (all tried)."""
+           program: Callable[[ChefRecipe], str], log: Callable[[str], None] | None = None,
+           ) -> tuple[list[Candidate], list[str]]:
+    """Spend up to `budget` executions improving the best candidates. A move whose compiled program (`program`) was
+    already scored is skipped without spending the budget. Returns the new candidates (all tried) and the origins
+    of the skipped moves (once per program)."""
     tried: list[Candidate] = []
-    seen: set[str] = {c.chef_recipe.model_dump_json() for c in candidates if c.chef_recipe is not None}
+    seen: dict[str, str] = {c.program: c.id for c in candidates if c.program is not None}
+    skipped: dict[str, str] = {}
     pool = list(candidates)
     while len(tried) < budget:
-        ranked = sorted([c for c in pool if c.status == "ok" and c.chef_recipe is not None],
+        ranked = sorted([c for c in pool if c.status == "ok" and c.chef_recipe is not None and c.duplicate_of is None],
                         key=lambda c: c.rank, reverse=True)
         if not ranked:
             break
@@ -130,16 +144,24 @@ def refine(candidates: list[Candidate], evaluate: Callable[[str, ChefRecipe], Ca
                 if proposal is not None:
                     mine.insert(min(1, len(mine)), ("improve", proposal))
             moves += mine
-        moves = [(o, r) for o, r in moves if r.model_dump_json() not in seen]
-        if not moves:
-            break
+        progressed = False
         for origin, recipe in moves:
             if len(tried) >= budget:
                 break
-            seen.add(recipe.model_dump_json())
+            key = program(recipe)
+            if key in seen:
+                if key not in skipped:
+                    skipped[key] = origin
+                    if log:
+                        log(f"search: {origin} skipped, same program as {seen[key]}")
+                continue
             c = evaluate(origin, recipe)
+            seen[key] = c.id
             tried.append(c)
             pool.append(c)
+            progressed = True
             if log:
                 log(f"search {c.id} ({origin}): {c.status} score={c.score}")
-    return tried
+        if not progressed:
+            break
+    return tried, list(skipped.values())

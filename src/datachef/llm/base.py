@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import DatachefError
 
@@ -73,6 +73,7 @@ class LLMClient(ABC):
         self.model = model
         self.cache = cache  # a RequestCache, or None
         self.usage = Usage()
+        self._progress = threading.local()  # the running chat_batch's progress callback, per thread
 
     # -- public API ---------------------------------------------------------------------------------------
     def chat(self, messages: Messages, params: SamplingParams = SamplingParams(), *,
@@ -80,8 +81,13 @@ class LLMClient(ABC):
         return self.chat_batch([messages], params, json_schema=json_schema)[0]
 
     def chat_batch(self, batch: list[Messages], params: SamplingParams = SamplingParams(), *,
-                   json_schema: dict[str, Any] | None = None) -> list[Completion]:
-        """Complete every conversation; results are in input order. Cached requests cost no tokens."""
+                   json_schema: dict[str, Any] | None = None,
+                   progress: Callable[[int], None] | None = None) -> list[Completion]:
+        """Complete every conversation; results are in input order. Cached requests cost no tokens.
+
+        `progress` is called with units of work done, `params.max_tokens` per request in all: a backend that decodes
+        token by token reports each token as it comes and the rest of a request's budget when it finishes; others
+        report a request's whole budget when the batch returns. So a bar of `len(batch) * max_tokens` ends full."""
         for m in batch:
             _check_messages(m)
         results: list[Completion | None] = [None] * len(batch)
@@ -93,8 +99,23 @@ class LLMClient(ABC):
                 results[i] = Completion(**{**hit, "cached": True})
             else:
                 todo.append(i)
+        if progress is not None and len(todo) < len(batch):
+            progress((len(batch) - len(todo)) * params.max_tokens)
         if todo:
-            fresh = self._chat_batch([batch[i] for i in todo], params, json_schema)
+            done = 0
+
+            def report(units: int) -> None:
+                nonlocal done
+                done += units
+                progress(units)  # type: ignore[misc]
+
+            self._progress.report = report if progress is not None else None
+            try:
+                fresh = self._chat_batch([batch[i] for i in todo], params, json_schema)
+            finally:
+                self._progress.report = None
+            if progress is not None:
+                progress(len(todo) * params.max_tokens - done)
             for i, c in zip(todo, fresh):
                 results[i] = c
                 if self.cache is not None and c.finish_reason != "error":
@@ -102,6 +123,13 @@ class LLMClient(ABC):
         for c in results:
             self.usage.add(c)  # type: ignore[arg-type]
         return results  # type: ignore[return-value]
+
+    def _advance(self, units: int) -> None:
+        """For backends: report `units` of progress (generated tokens, or a finished request's unused budget) to the
+        running `chat_batch`'s `progress`, if any."""
+        report = getattr(self._progress, "report", None)
+        if report is not None:
+            report(units)
 
     def score_labels(self, messages: Messages, labels: list[str]) -> dict[str, float]:
         """Log-probability of each label as the start of the assistant's reply (labels are fixed strings such as

@@ -50,8 +50,9 @@ def cook_report(summary: dict[str, Any], out: Path) -> str:
              f"<h1>datachef cook — task <code>{html.escape(summary['task'])}</code></h1>",
              "<p>" + html.escape(
                  f"chef {summary['chef_model']}, form {summary['form']}"
-                 f"{' (decoupled)' if summary.get('decoupled') else ''}; {summary['n']} sampled recipes, "
-                 f"executability {summary['executability']:.0%}, DVS_avg@{summary['n']} {summary['dvs_avg']:.3f}; "
+                 f"{' (decoupled)' if summary.get('decoupled') else ''}; {summary['n']} sampled recipes"
+                 + (f" ({summary['distinct_drafts']} distinct)" if "distinct_drafts" in summary else "")
+                 + f", executability {summary['executability']:.0%}, DVS_avg@{summary['n']} {summary['dvs_avg']:.3f}; "
                  f"best-of-N {summary['best_of_n']['score']:.3f}"
                  + (f" ({summary['best_of_n']['records']} records)" if "records" in summary["best_of_n"] else "")
                  + (f", best after search {best.get('score') or 0:.3f} ({best.get('id')}, {best.get('records')} "
@@ -61,7 +62,9 @@ def cook_report(summary: dict[str, Any], out: Path) -> str:
     parts.append("<h2>Verifier score per candidate</h2>")
     parts.append(bar_chart([(f"{c['id']} {c['origin']}", c["score"] or 0.0) for c in cands], max_value=1.0))
     parts.append(_table(["id", "origin", "form", "status", "score", "records", "repairs", "seconds", "error"], [
-        [c["id"], c["origin"], c["form"], _Raw(f"<span class='{c['status']}'>{c['status']}</span>"),
+        [c["id"], c["origin"], c["form"], _Raw(f"<span class='{c['status']}'>{c['status']}</span>"
+                                               + (f" (same program as {html.escape(c['duplicate_of'])}, not run "
+                                                  f"again)" if c.get("duplicate_of") else "")),
          "" if c["score"] is None else f"{c['score']:.3f}", c["records"], c["repairs"], c["seconds"],
          (c["error"] or "")[:300]] for c in cands]))
     best_dir = out / "best"
