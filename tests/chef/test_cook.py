@@ -79,6 +79,12 @@ def test_cook_writes_best_candidates_and_report(cooked):
     report = (out / "report.html").read_text()
     assert "<svg" in report and "c00" in report and "rows per step" in report
     assert json.loads((out / "cook.json").read_text())["dvs_avg"] == summary["dvs_avg"]
+    # Every executed candidate carries its reward parts; the report shows them and the whole-corpus checks.
+    parts = next(c for c in summary["candidates"] if c["id"] == "c00")["reward_parts"]
+    assert parts["kind"] == "composite" and parts["composite"] == pytest.approx(scores["c00"])
+    assert set(parts) >= {"paper", "quality", "yield_factor", "breadth", "leak_factor", "useful_records"}
+    assert 0 <= summary["dvs_avg_paper"] <= 1 and summary["reward"] == "composite"
+    assert "Reward parts per candidate" in report and "whole-corpus checks" in report
 
 
 def test_usage_of_a_client_playing_chef_and_judge_is_counted_once(kitchen, tmp_path):

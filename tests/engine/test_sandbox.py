@@ -268,7 +268,7 @@ def test_allow_connect_opens_only_the_given_address(tmp_path, listener):
     assert "net-ns" not in r.layers
 
 
-# -- the broker ---------------------------------------------------------------------------------------------------------
+# -- the broker --------------------------------------------------------------------------------------------------------
 def test_broker_serves_calls_and_reports_malformed_ones(tmp_path):
     calls = []
 

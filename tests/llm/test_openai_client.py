@@ -2,6 +2,7 @@
 scripted `http.server` handlers that fail in chosen ways (5xx, timeouts, malformed output, 400)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 import threading
@@ -81,7 +82,14 @@ def test_sampling_params_reach_the_backend(echo_server):
     params = SamplingParams(max_tokens=2, temperature=0.7, top_p=0.9, seed=11, stop=("\n", "END"))
     out = fast_client(url).chat(USER, params)
     assert out.text == "echo: hello" and out.finish_reason == "length"
-    assert echo.seen[-1][1] == params
+    seen = echo.seen[-1][1]
+    assert dataclasses.replace(seen, seed=11) == params
+    # The seed is per request (from the seed and the messages): the same request, the same seed; another prompt,
+    # another random stream, so a server does not sample similar prompts alike.
+    fast_client(url, cache=None).chat(USER, params)
+    assert echo.seen[-1][1].seed == seen.seed
+    fast_client(url).chat([{"role": "user", "content": "hello again"}], params)
+    assert echo.seen[-1][1].seed != seen.seed
 
 
 def test_batch_keeps_input_order_under_concurrency(echo_server):

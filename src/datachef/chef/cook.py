@@ -94,6 +94,7 @@ class Cook:
         verify = json.loads((c.out_dir / "run" / "verify.json").read_text())
         c.score = float(verify["score"])
         c.histogram, c.per_source, c.reasons = feedback_from_verify(verify)
+        c.parts = {k: v for k, v in verify.get("reward", {}).items() if k != "breadth_detail"}
         c.status = "ok"
         c.seconds = time.time() - t0
         self._save_status(c)
@@ -119,7 +120,7 @@ class Cook:
         (c.out_dir / "recipe.yaml").write_text(dump_model_yaml(c.recipe), encoding="utf-8")
         c.duplicate_of = first.id
         c.status, c.error, c.score, c.records = first.status, first.error, first.score, first.records
-        c.histogram, c.per_source, c.reasons = first.histogram, first.per_source, first.reasons
+        c.histogram, c.per_source, c.reasons, c.parts = first.histogram, first.per_source, first.reasons, first.parts
         self._save_status(c)
         self.log(f"candidate {c.id} ({c.origin}): same program as {first.id}, not run again")
 
@@ -246,7 +247,10 @@ class Cook:
             "task": self.task.name, "form": self.chef.config.form, "decoupled": self.chef.config.decoupled,
             "chef_model": f"{self.chef.llm.backend}:{self.chef.llm.model}",
             "n": len(sampled), "executable": executable, "executability": executable / max(1, len(sampled)),
-            f"dvs_avg@{len(sampled)}": dvs, "dvs_avg": dvs,
+            f"dvs_avg@{len(sampled)}": dvs, "dvs_avg": dvs, "reward": self.config.reward,
+            # The same N drafts scored by the paper's reward (the sample's mean rubric score), for comparison.
+            "dvs_avg_paper": sum(max(0.0, c.parts.get("paper", 0.0)) if c.status == "ok" else 0.0
+                                 for c in sampled) / max(1, len(sampled)),
             "distinct_drafts": sum(c.duplicate_of is None for c in sampled),
             # Runs not made: drafts sharing an earlier draft's result, and search moves whose program was scored.
             "executions_saved": {"drafts": sum(c.duplicate_of is not None for c in sampled),

@@ -42,6 +42,7 @@ class Candidate:
     repairs: int = 0
     program: str | None = None  # program_key of the recipe
     duplicate_of: str | None = None  # the earlier candidate with the same program, whose result this one shares
+    parts: dict[str, Any] = field(default_factory=dict)  # the verifier's reward parts (paper, quality, yield, ...)
 
     @property
     def reward(self) -> float:
@@ -58,7 +59,7 @@ class Candidate:
         return {"id": self.id, "origin": self.origin, "form": self.form, "status": self.status, "error": self.error,
                 "score": self.score, "records": self.records, "histogram": self.histogram,
                 "per_source": self.per_source, "seconds": round(self.seconds, 2), "repairs": self.repairs,
-                "duplicate_of": self.duplicate_of}
+                "duplicate_of": self.duplicate_of, "reward_parts": self.parts}
 
 
 def feedback_from_verify(verify: dict[str, Any]) -> tuple[dict[str, int], dict[str, float], list[str]]:

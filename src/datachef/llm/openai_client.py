@@ -22,6 +22,7 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict
 from typing import Any
 
+from ..hashing import content_hash
 from .base import Completion, LLMClient, LLMError, Messages, SamplingParams
 
 log = logging.getLogger(__name__)
@@ -182,7 +183,9 @@ class OpenAIClient(LLMClient):
         body: dict[str, Any] = {"model": self.model, "messages": messages, tokens_field: params.max_tokens,
                                 "temperature": params.temperature, "top_p": params.top_p}
         if params.seed is not None:
-            body["seed"] = params.seed
+            # Per request, as the local backend does: one seed for every request makes a server sample similar
+            # prompts (the chef's drafts differ by one hint line) alike; the same request still gets the same seed.
+            body["seed"] = int(content_hash([params.seed, messages], 15), 16) % 2**31
         if params.stop:
             body["stop"] = list(params.stop)
         if json_schema is not None:

@@ -43,6 +43,10 @@ class _Raw(str):
     """Already-escaped HTML for a table cell."""
 
 
+def _num(x: Any) -> Any:
+    return f"{x:.3f}" if isinstance(x, float) else ("" if x is None else x)
+
+
 def cook_report(summary: dict[str, Any], out: Path) -> str:
     best = summary.get("best") or {}
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>datachef cook: "
@@ -59,7 +63,7 @@ def cook_report(summary: dict[str, Any], out: Path) -> str:
                     f"records)" if best else "")
                  + f"; {summary['seconds']} s") + "</p>"]
     cands = summary["candidates"]
-    parts.append("<h2>Verifier score per candidate</h2>")
+    parts.append(f"<h2>Verifier score per candidate ({html.escape(summary.get('reward', 'composite'))} reward)</h2>")
     parts.append(bar_chart([(f"{c['id']} {c['origin']}", c["score"] or 0.0) for c in cands], max_value=1.0))
     parts.append(_table(["id", "origin", "form", "status", "score", "records", "repairs", "seconds", "error"], [
         [c["id"], c["origin"], c["form"], _Raw(f"<span class='{c['status']}'>{c['status']}</span>"
@@ -67,10 +71,26 @@ def cook_report(summary: dict[str, Any], out: Path) -> str:
                                                   f"again)" if c.get("duplicate_of") else "")),
          "" if c["score"] is None else f"{c['score']:.3f}", c["records"], c["repairs"], c["seconds"],
          (c["error"] or "")[:300]] for c in cands]))
+    rewarded = [c for c in cands if c.get("reward_parts")]
+    if rewarded:
+        parts.append("<h2>Reward parts per candidate</h2><p>composite = quality × yield × breadth × leak factor; "
+                     "quality counts records the whole-corpus checks flag (copies, held-out leaks) as Invalid; paper "
+                     f"= the mean rubric score of the graded sample. DVS_avg@{summary['n']} by the paper's reward: "
+                     f"{summary.get('dvs_avg_paper', 0.0):.3f}.</p>")
+        cols = ["composite", "paper", "quality", "yield_factor", "breadth", "leak_factor", "useful_records"]
+        parts.append(_table(["id", *[c.replace("_", " ") for c in cols]], [
+            [c["id"], *[_num(c["reward_parts"].get(k)) for k in cols]] for c in rewarded]))
     best_dir = out / "best"
     if best and best_dir.exists():
         parts.append("<h2>Best recipe: grade histogram</h2>")
         parts.append(bar_chart(sorted(best.get("histogram", {}).items()), fmt="{:.0f}"))
+        verify = best_dir / "verify.json"
+        corpus = json.loads(verify.read_text()).get("corpus") if verify.exists() else None
+        if corpus:
+            parts.append("<h2>Best recipe: whole-corpus checks (every record)</h2>")
+            parts.append(_table(["records", "held-out leaks", "exact copies", "near copies", "flagged", "seconds"], [[
+                corpus["records"], corpus["leaks"], corpus["duplicates"], corpus["near_duplicates"],
+                f"{corpus['flagged_fraction']:.1%}", corpus["seconds"]]]))
         data = best_dir / "data.jsonl"
         if data.exists():
             mix = Counter(json.loads(line).get("meta", {}).get("source", "?") for line in open(data, "rb"))
