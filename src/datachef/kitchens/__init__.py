@@ -58,34 +58,40 @@ def _foreign(out: Path, files: dict[str, bytes]) -> list[Path]:
 
 def prepare_kitchen(name: str, out: Path, *, seed: int = 0, force: bool = False) -> Path:
     """Write kitchen `name` into `out` (task.yaml, expert_recipe.yaml, README.md, sources/<id>.jsonl) and return the
-    path of its task.yaml.
-
-    Re-running with the same seed is a no-op (identical bytes; files left untouched) and completes an interrupted
-    run. Without `force`, a DatachefError is raised if `out` holds any of these files with other content (another
-    seed or kitchen, or hand edits), or is a non-empty folder holding none of them. With `force`, the kitchen's files
-    are overwritten and stale `sources/*.jsonl` files are removed; nothing else in `out` is touched.
-    """
+    path of its task.yaml (see `write_task_folder` for re-runs, conflicts and `force`)."""
     module = _module(name)
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise DatachefError("output path exists and is not a folder", file=str(out))
-    files: dict[str, bytes] = module.build_files(seed)
+    return write_task_folder(out, module.build_files(seed), what=f"'{name}' kitchen", force=force)
 
+
+def write_task_folder(out: Path, files: dict[str, bytes], *, what: str, force: bool = False) -> Path:
+    """Write a task folder's `files` (relative path -> bytes, task.yaml last) into `out`; return its task.yaml.
+
+    Re-running with the same files is a no-op (identical bytes; files left untouched) and completes an interrupted
+    run. Without `force`, a DatachefError is raised if `out` holds any of these files with other content (another
+    seed or task, or hand edits), or is a non-empty folder holding none of them. With `force`, the files are
+    overwritten and stale `sources/*.jsonl` files are removed; nothing else in `out` is touched.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DatachefError("output path exists and is not a folder", file=str(out))
     if out.exists() and not force:
         conflicts = _conflicts(out, files)
         if conflicts:
             shown = ", ".join(conflicts[:3]) + (f" and {len(conflicts) - 3} more" if len(conflicts) > 3 else "")
-            raise DatachefError(f"folder already holds a different kitchen (or another seed): {shown} differ; "
+            raise DatachefError(f"folder already holds a different task (or another seed): {shown} differ; "
                                 f"pass force=True (--force) to overwrite, or choose another folder", file=str(out))
         if _foreign(out, files) and not any((out / rel).exists() for rel in files):
-            raise DatachefError(f"folder is not empty and holds no '{name}' kitchen; choose an empty or new folder, "
+            raise DatachefError(f"folder is not empty and holds no {what}; choose an empty or new folder, "
                                 "or pass force=True (--force) to write into it anyway", file=str(out))
 
     if force and (out / "sources").is_dir():
         for stale in sorted((out / "sources").glob("*.jsonl")):
             if f"sources/{stale.name}" not in files:
                 stale.unlink()
-    for rel, data in files.items():  # build_files orders task.yaml last
+    for rel, data in files.items():  # task.yaml comes last
         target = out / rel
         if target.is_file() and target.read_bytes() == data:
             continue  # keep the file (and its mtime) when nothing changed
@@ -98,4 +104,4 @@ def prepare_kitchen(name: str, out: Path, *, seed: int = 0, force: bool = False)
     return out / "task.yaml"
 
 
-__all__ = ["KitchenInfo", "list_kitchens", "prepare_kitchen"]
+__all__ = ["KitchenInfo", "list_kitchens", "prepare_kitchen", "write_task_folder"]

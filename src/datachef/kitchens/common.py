@@ -29,8 +29,14 @@ def rg_items(name: str, size: int, seed: int, **config: Any) -> list[Row]:
     return list(reasoning_gym.create_dataset(name, size=size, seed=seed, **config))
 
 
+# Characters JSON leaves raw but line splitters (Python's str.splitlines, some editors) treat as line breaks.
+_LINE_BREAKS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"})
+
+
 def to_jsonl(rows: Iterable[Row]) -> bytes:
-    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("utf-8")
+    """JSON lines, UTF-8, with the Unicode line separators escaped so that every record stays on one line
+    whichever way a reader splits lines."""
+    return "".join(json.dumps(r, ensure_ascii=False).translate(_LINE_BREAKS) + "\n" for r in rows).encode("utf-8")
 
 
 def task_yaml(kitchen: str, seed: int, data: dict[str, Any], layout: str) -> bytes:

@@ -52,6 +52,8 @@ PUZZLE_GENERATORS = ("leg_counting", "simple_equations", "decimal_chain_sum", "t
 N_MMLU_OTHER = 2000
 MMLU_MATH_TOPICS = ("elementary mathematics", "high school mathematics", "college mathematics",
                     "high school statistics", "abstract algebra")
+# MMLU physics is the benchmark of the task pool's held-out `physics-mcq` task: no training task may offer it.
+MMLU_HELDOUT_TOPICS = ("college physics", "high school physics", "conceptual physics")
 # Upper bound on gsm_symbolic instances scanned to fill the pool (about one in five passes the overlap filter).
 _POOL_SCAN_LIMIT = 120_000
 
@@ -352,7 +354,7 @@ def build_mmlu_math(ctx: BuildContext) -> list[Row]:
 
 
 def build_mmlu_other(ctx: BuildContext) -> list[Row]:
-    others = [r for r in _mmlu_rows() if r["topic"] not in MMLU_MATH_TOPICS]
+    others = [r for r in _mmlu_rows() if r["topic"] not in MMLU_MATH_TOPICS + MMLU_HELDOUT_TOPICS]
     picked = sorted(ctx.rng("mmlu_other").sample(range(len(others)), N_MMLU_OTHER))
     return [_mmlu_row(others[i]) for i in picked]
 
