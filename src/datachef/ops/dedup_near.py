@@ -28,6 +28,7 @@ from .registry import register
 
 # -- text normalisation and n-gram hashing (shared with decontaminate) -----------------------------------------
 _APOSTROPHES = re.compile(r"['’‘`]")
+_CJK = re.compile("([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff])")
 _NON_WORD = re.compile(r"[^\w\s]|_", re.UNICODE)
 _U64 = np.uint64
 _POLY = _U64(0x100000001B3)  # odd multiplier of the rolling n-gram hash (arithmetic wraps mod 2^64)
@@ -40,10 +41,13 @@ _ASCII_PUNCT_TO_SPACE = bytes(c if (chr(c).isalnum() or chr(c).isspace()) and c 
 
 
 def normalise_words(text: str) -> list[str]:
-    """Lowercase, drop apostrophes ("Janet’s" == "Janets"), turn other punctuation into spaces, split on whitespace."""
+    """Lowercase, drop apostrophes ("Janet’s" == "Janets"), turn other punctuation into spaces, split on whitespace.
+    Chinese and Japanese characters are words of their own: those scripts do not separate words by spaces,
+    and without this a whole sentence would be one word, invisible to n-gram dedup and decontamination."""
     if text.isascii():
         return text.lower().encode().translate(_ASCII_PUNCT_TO_SPACE, b"'`").decode().split()
-    return _NON_WORD.sub(" ", _APOSTROPHES.sub("", text.lower())).split()
+    text = _NON_WORD.sub(" ", _APOSTROPHES.sub("", text.lower()))
+    return (_CJK.sub(r" \1 ", text) if _CJK.search(text) else text).split()
 
 
 def _mix64(z: np.ndarray) -> np.ndarray:
