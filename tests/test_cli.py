@@ -101,6 +101,12 @@ HELP = {
                   "--keep-checkpoints", "--cache-dir"],
     "kitchen list": ["built-in kitchens"],
     "kitchen prepare": ["--out", "--seed", "--force"],
+    "chef-eval": ["--out", "--split", "--pool", "--task", "--n", "--chef", "--model", "--base-url", "--mode", "--judge",
+                  "--sample", "--reward", "--no-expert", "--seed", "--threads"],
+    "pool list": ["--json"],
+    "pool prepare": ["--out", "--all", "--split", "--hub", "--seed", "--force"],
+    "pool sample": ["--n", "--out", "--tasks-dir", "--seed", "--task-seed"],
+    "pool fetch": ["data packages"],
 }
 
 
@@ -164,6 +170,18 @@ def bad_calls(make_task, tmp_path):
         "kitchen list": [(["extra"], "unexpected extra argument")],
         "kitchen prepare": [(["nope", "--out", out], "gsm8k"), (["gsm8k"], "Missing option '--out'"),
                             (["gsm8k", "--out", out, "--seed", "x"], "'--seed'")],
+        "chef-eval": [(["--chef", "claude", "--out", out], "'claude' is not one of 'local', 'openai', 'random'"),
+                      (["--split", "dev", "--out", out], "'dev' is not one of"),
+                      (["--chef", "openai", "--task", task, "--out", out],
+                       "error: --chef openai needs --model and --base-url"),
+                      (["--task", missing, "--out", out], "missing.yaml: file not found"),
+                      (["--n", "0", "--out", out], "'--n'")],
+        "pool list": [(["extra"], "unexpected extra argument")],
+        "pool prepare": [(["no-such-task", "--out", out], "error: unknown pool task 'no-such-task'"),
+                         (["--out", out], "error: give exactly one of"),
+                         (["--split", "dev", "--out", out], "'dev' is not one of")],
+        "pool sample": [(["--out", out], "Missing option '--n'"), (["--n", "0", "--out", out], "'--n'")],
+        "pool fetch": [(["extra"], "unexpected extra argument")],
     }
 
 

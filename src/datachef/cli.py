@@ -8,11 +8,12 @@ import functools
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional
+from typing import Annotated, Any, Callable, Literal, Optional
 
 import typer
 from pydantic import ValidationError
 
+from . import cli_pool
 from .adapt.train import TrainConfig
 from .cli_options import (TRAIN_OPTIONS, BaseModelOption, CacheDir, ChefBaseUrl, ChefForm, ChefModel, Format, Judge,
                           JudgeBaseUrl, JudgeModel, LlmBaseUrl, LlmModel, OutDir, Profile, Reward, Sample, SchemaKind,
@@ -47,6 +48,7 @@ app = _App(help="datachef: turn a task plus a pool of raw data sources into a ve
                 "adaptation.", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 kitchen_app = _App(help="Built-in offline example tasks (task + source pool + expert recipe).", no_args_is_help=True)
 app.add_typer(kitchen_app, name="kitchen")
+cli_pool.register(app, _App)
 
 
 def _log(msg: str) -> None:
@@ -234,6 +236,89 @@ def cook(task: Annotated[Optional[Path], typer.Argument(help="Task YAML file (de
                f"DVS_avg@{summary['n']} {summary['dvs_avg']:.3f}, best-of-N {summary['best_of_n']['score']:.3f}, "
                f"best {best['score']:.3f} "
                f"({best['id']}, {best['origin']}); wrote {out / 'best'} and {out / 'report.html'}")
+
+
+@app.command("chef-eval")
+def chef_eval(out: OutDir = Path("runs/chef-eval"),
+              split: Annotated[Literal["heldout", "heldout-id", "heldout-ood", "train", "all"],
+                               typer.Option(help="Pool tasks to judge the chef on (ignored with --task).")]
+              = "heldout",
+              pool: Annotated[Optional[Path], typer.Option(help="Prepared pool folder (`datachef pool prepare "
+                                                                "--all`); default OUT/pool, prepared when "
+                                                                "missing.")] = None,
+              task: Annotated[Optional[list[Path]], typer.Option("--task", help="Task YAML to judge on instead "
+                                                                               "(repeatable).")] = None,
+              n: Annotated[int, typer.Option("--n", min=1, help="Independent recipes per task (the paper: 32).")]
+              = 8,
+              chef: Annotated[Literal["local", "openai", "random"],
+                              typer.Option(help="Chef: local (embedded SmolLM2 by default) | openai | random (valid "
+                                                "recipes drawn uniformly from the typed schema: the chance "
+                                                "baseline).")] = "local",
+              model: ChefModel = None, base_url: ChefBaseUrl = None,
+              mode: Annotated[ChefForm, typer.Option(help="typed | python.")] = "typed",
+              judge: Judge = "local", judge_model: JudgeModel = None, judge_base_url: JudgeBaseUrl = None,
+              sample: Sample = 100, reward: Reward = "composite",
+              temperature: Annotated[float, typer.Option(help="Chef sampling temperature.")] = 0.8,
+              max_tokens: Annotated[int, typer.Option(help="Chef's token budget per answer.")] = 700,
+              max_repairs: Annotated[int, typer.Option(help="Repair rounds for an answer that does not "
+                                                            "validate.")] = 2,
+              expert: Annotated[bool, typer.Option(help="Score each task's expert recipe as a reference row.")]
+              = True,
+              seed: Seed = 0, threads: Threads = 0, cache_dir: CacheDir = None,
+              quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No log lines.")] = False) -> None:
+    """The paper's held-out evaluation of a chef (Table 1): N recipes per task, each executed and verified;
+    per task executability, DVS_avg@N, best-of-N and the expert recipe's score, with in-domain / out-of-domain /
+    overall averages. Writes OUT/chef_eval.json, .md and .html; resumable per (task, recipe)."""
+    from .chef import Chef, ChefConfig
+    from .chef.chef_eval import ChefEval, ChefEvalConfig, EvalTask
+
+    judge_spec = ClientSpec("judge", judge, judge_model, judge_base_url)
+    chef_spec = ClientSpec("chef", chef, model, base_url) if chef != "random" else None
+    if task:
+        from .io import load_task
+
+        for t in task:
+            load_task(t)  # a bad task file is reported before anything is written
+        tasks = [EvalTask(Path(t), _pool_split(Path(t))) for t in task]
+    else:
+        from .pool import all_tasks, prepare_task
+
+        folder = pool or out / "pool"
+        wanted = {"heldout": ("heldout-id", "heldout-ood"), "all": ("train", "heldout-id", "heldout-ood")}.get(
+            split, (split,))
+        tasks = []
+        for t in all_tasks():
+            if t.split in wanted:
+                if not (folder / t.name / "task.yaml").is_file():
+                    prepare_task(t.name, folder / t.name, seed=seed)
+                tasks.append(EvalTask(folder / t.name / "task.yaml", t.split))
+    if chef == "local" or judge == "local":
+        set_torch_threads(threads)
+    if chef_spec is None:
+        from .chef.baseline import RandomChef
+
+        the_chef: Any = RandomChef(seed=seed)
+        judge_client = judge_spec.build()
+    else:
+        planner = chef_spec.build()
+        judge_client = judge_spec.build(share=planner)
+        the_chef = Chef(planner, ChefConfig(form=mode, temperature=temperature, max_tokens=max_tokens,
+                                            max_repairs=max_repairs, seed=seed))
+    summary = ChefEval(tasks, out, the_chef, judge_client,
+                       ChefEvalConfig(n=n, sample=sample, seed=seed, reward=reward, cache_dir=cache_dir,
+                                      expert=expert), log=None if quiet else _log).run()
+    from .chef.chef_eval import render_markdown
+
+    typer.echo(render_markdown(summary))
+    typer.echo(f"wrote {out / 'chef_eval.json'}, {out / 'chef_eval.md'}, {out / 'chef_eval.html'}")
+
+
+def _pool_split(task_yaml: Path) -> str:
+    """A task's split from the pool.json next to it (pool tasks), else 'other'."""
+    try:
+        return str(json.loads((task_yaml.parent / "pool.json").read_text(encoding="utf-8"))["split"])
+    except (OSError, ValueError, KeyError):
+        return "other"
 
 
 @app.command()

@@ -71,7 +71,9 @@ def chef_schema(task: TaskSpec, profiles: list[SourceProfile], *, max_picks: int
         "properties": {
             "workflow": {"type": "string", "maxLength": 200},
             "picks": {"type": "array", "items": {"anyOf": variants}, "minItems": 1, "maxItems": max_picks},
-            "require_final_answer": {"type": "boolean"},
+            # '#### <number>' lines only make sense for numeric answers: elsewhere the switch would empty the corpus.
+            "require_final_answer": ({"type": "boolean"} if task.benchmark.format == "numeric"
+                                     else {"const": False}),
             "quality_filter": {"type": "boolean"},
             "dedup": {"enum": ["none", "exact", "near"]},
             "decontaminate": {"type": "boolean"},

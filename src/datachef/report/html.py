@@ -112,3 +112,58 @@ def cook_report(summary: dict[str, Any], out: Path) -> str:
             parts.append("<h2>Best recipe</h2><pre>" + html.escape(recipe.read_text()) + "</pre>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def grouped_bar_chart(groups: list[tuple[str, list[tuple[str, float | None, str]]]], *, width: int = 760,
+                      bar_h: int = 14, max_value: float = 1.0) -> str:
+    """Horizontal bars in groups (one group per label, one bar per series: (name, value, colour)) as inline SVG,
+    with a legend; a missing value draws no bar and says so."""
+    if not groups:
+        return "<p>(nothing to show)</p>"
+    label_w, gap = 190, 8
+    series = [(name, colour) for name, _, colour in groups[0][1]]
+    legend = "".join(f'<rect x="{label_w + 150 * i}" y="2" width="12" height="12" fill="{c}"/>'
+                     f'<text x="{label_w + 150 * i + 16}" y="12" font-size="12">{html.escape(n)}</text>'
+                     for i, (n, c) in enumerate(series))
+    rows, y = [legend], 22
+    for label, bars in groups:
+        rows.append(f'<text x="{label_w - 6}" y="{y + bar_h * len(bars) / 2 + 4}" text-anchor="end" '
+                    f'font-size="12">{html.escape(label)}</text>')
+        for _, value, colour in bars:
+            w = 0.0 if value is None else max(0.0, (width - label_w - 60) * value / max_value)
+            text = "–" if value is None else f"{100 * value:.1f}"
+            rows.append(f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h - 2}" fill="{colour}"/>'
+                        f'<text x="{label_w + w + 4}" y="{y + bar_h - 3}" font-size="11">{text}</text>')
+            y += bar_h
+        y += gap
+    return f'<svg width="{width}" height="{y + 4}" xmlns="http://www.w3.org/2000/svg">{"".join(rows)}</svg>'
+
+
+def chef_eval_report(summary: dict[str, Any]) -> str:
+    """chef-eval's page: per-task bars (DVS_avg@N, best-of-N, expert) and the averages, then the table."""
+    n, chef = summary["n"], summary["chef"]
+    colours = (("DVS_avg@%d" % n, "dvs_avg", "#4a7ab5"), ("best-of-%d" % n, "best_of_n", "#9bb7dd"),
+               ("expert recipe", "expert", "#d08a3c"))
+    groups = [(f"{r['task']} ({r['split']})", [(name, r.get(key), c) for name, key, c in colours])
+              for r in summary["tasks"]]
+    groups += [(f"{label} average", [(name, a.get(key), c) for name, key, c in colours])
+               for label, a in summary["averages"].items()]
+    def x100(v: Any) -> str:
+        return "–" if v is None else f"{100 * v:.1f}"
+
+    def tasks(k: int) -> str:
+        return f"{k} task" + ("s" if k != 1 else "")
+
+    headers = ["task", "split", "executability %", f"DVS_avg@{n}", f"best-of-{n}", "mean records", "expert"]
+    rows = [[r["task"], r["split"], x100(r["executability"]), x100(r["dvs_avg"]), x100(r["best_of_n"]),
+             f"{r['mean_records']:.0f}", x100(r["expert"])] for r in summary["tasks"]]
+    rows += [[f"{label} average ({tasks(a['tasks'])})", "", x100(a["executability"]), x100(a["dvs_avg"]),
+              x100(a["best_of_n"]), "", x100(a["expert"])] for label, a in summary["averages"].items()]
+    title = f"datachef chef-eval: {chef['chef']} ({chef['form']})"
+    return "".join([
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>",
+        "<p>" + html.escape(f"N = {n} recipes per task, each executed and verified on {summary['sample']} sampled "
+                            f"instances (reward: {summary['reward']}); DVS_avg@{n} counts a failed or invalid "
+                            "recipe as 0. Scores shown x100.") + "</p>",
+        grouped_bar_chart(groups), "<h2>Per task</h2>", _table(headers, rows), "</body></html>"])
