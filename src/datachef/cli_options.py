@@ -18,7 +18,7 @@ from .llm import Backend
 # Choices: typer rejects any other value (exit 2). tests/test_cli.py checks them against the library's own lists.
 Format = Literal["messages", "sharegpt", "alpaca", "dialogs", "parquet"]
 SchemaKind = Literal["task", "recipe", "record", "manifest"]
-ChefForm = Literal["typed", "python"]
+ChefForm = Literal["typed", "python", "steps"]
 RewardKind = Literal["composite", "paper"]
 ProfileName = Literal[tuple(PROFILES)]  # type: ignore[valid-type]
 

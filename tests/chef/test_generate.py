@@ -127,3 +127,37 @@ def test_draft_progress_covers_every_rounds_budget(kitchen):
     assert bar.total == 3 * 50 and bar.n == bar.total  # two first answers and one repair, each a full budget
     assert "drafting (reading the prompts)" in bar.fp.getvalue()  # before the first token
     assert str(bar).startswith("drafting (repair round 1): 100%")
+
+
+STEPS = {"plan": {"training_data": [{"source": "gsm_symbolic_cot", "sample": 300, "reason": "worked solutions"}],
+                  "workflow": "load, render as chat, dedup, decontaminate, sample"},
+         "steps": [{"id": "a", "op": "load", "args": {"source": "gsm_symbolic_cot"}},
+                   {"id": "chat", "op": "to_chat", "input": "a",
+                    "args": {"user": "{question}", "assistant": "{solution}"}},
+                   {"id": "unique", "op": "dedup_exact", "input": "chat", "args": {}},
+                   {"id": "clean", "op": "decontaminate", "input": "unique", "args": {}},
+                   {"id": "corpus", "op": "sample", "input": "clean", "args": {"n": 300, "seed": 0}}],
+         "output": "corpus"}
+
+
+def test_steps_draft_is_the_whole_dag_under_the_task_schema_with_repair(kitchen, tmp_path):
+    from datachef.engine import run_recipe
+
+    bad = json.dumps({**STEPS, "steps": STEPS["steps"][:1] + [{"id": "chat", "op": "to_chat", "input": "a",
+                                                               "args": {"user": "{nope}", "assistant": "{solution}"}}]
+                      + STEPS["steps"][2:]})
+    llm = Scripted([bad, json.dumps(STEPS)])
+    drafts = Chef(llm, ChefConfig(form="steps", max_repairs=1)).draft(
+        kitchen["task"], kitchen["profiles"], kitchen["text"], kitchen["dev"], n=1)
+    assert drafts[0].valid and drafts[0].repairs == 1 and drafts[0].recipe.output == "corpus"
+    first, second = llm.calls
+    schema = first["schema"]
+    assert set(schema["properties"]) == {"plan", "steps", "output"}
+    ops = {v["properties"]["op"]["const"] for v in schema["properties"]["steps"]["items"]["oneOf"]}
+    assert {"load", "to_chat", "llm_map", "decontaminate"} <= ops  # LLM ops too, which ChefRecipe cannot use
+    user = first["batch"][0][1]["content"]
+    assert "# Operators" in user and "- dedup_near (" in user
+    assert "nope" in second["batch"][0][-1]["content"]  # the engine's error goes back to the model
+    manifest = run_recipe(drafts[0].recipe, kitchen["task"], tmp_path / "run", cache_dir=tmp_path / "cache",
+                          progress=False)
+    assert manifest.output.records == 300

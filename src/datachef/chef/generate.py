@@ -31,7 +31,7 @@ class Draft:
     """One generated recipe, before execution."""
 
     index: int
-    form: Literal["typed", "python"]
+    form: Literal["typed", "python", "steps"]
     response: str = ""
     recipe: Recipe | None = None
     chef_recipe: ChefRecipe | None = None
@@ -46,7 +46,7 @@ class Draft:
 
 @dataclass
 class ChefConfig:
-    form: Literal["typed", "python"] = "typed"
+    form: Literal["typed", "python", "steps"] = "typed"
     decoupled: bool = False
     temperature: float = 0.8
     max_tokens: int = 700
@@ -91,6 +91,46 @@ def parse_typed(text: str, task: TaskSpec, profiles: list[SourceProfile], index:
     except DatachefError as e:
         raise ValueError(str(e)) from None
     return chef, recipe
+
+
+def parse_steps(text: str, task: TaskSpec, index: int) -> Recipe:
+    """JSON text → a `steps` Recipe, compiled by the engine (ops, args, inputs, fields, output). Raises ValueError
+    with a readable reason."""
+    m = re.search(r"\{.*\}", text, re.DOTALL)
+    if not m:
+        raise ValueError("the answer contains no JSON object")
+    try:
+        data = json.loads(m.group(0), strict=False)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"the JSON does not parse: {e}") from None
+    if not isinstance(data, dict):
+        raise ValueError("the answer is not a JSON object")
+    data = {**data, "name": f"chef-{index}", "task": task.name}
+    data.pop("python", None)
+    try:
+        recipe = Recipe.model_validate(data)
+    except ValidationError as e:
+        raise ValueError("the JSON does not match the recipe structure: " + "; ".join(
+            f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()[:6])) from None
+    try:
+        compile_recipe(recipe, build_context(task))
+    except DatachefError as e:
+        raise ValueError(str(e)) from None
+    return recipe
+
+
+def steps_schema(task: TaskSpec) -> dict:
+    """The recipe JSON Schema specialised to the task (every op's args typed, source ids an enum), cut to what the
+    chef writes: plan, steps, output."""
+    from ..engine.schema import recipe_schema
+
+    schema = recipe_schema(task)
+    steps = schema["properties"]["steps"]["anyOf"][0]  # the array (not null)
+    schema["properties"] = {"plan": schema["properties"]["plan"], "steps": {**steps, "minItems": 1},
+                            "output": {"type": "string"}}
+    schema["required"] = ["plan", "steps", "output"]
+    schema["additionalProperties"] = False
+    return schema
 
 
 def parse_python(text: str, task: TaskSpec, index: int) -> Recipe:
@@ -202,8 +242,10 @@ class Chef:
         come."""
         c = self.config
         drafts = [Draft(index=start + i, form=c.form) for i in range(n)]
-        schema = chef_schema(task, profiles) if c.form == "typed" else None
+        schema = (chef_schema(task, profiles) if c.form == "typed" else steps_schema(task) if c.form == "steps"
+                  else None)
         kdoc = kit_doc() if c.form == "python" else ""
+        ops = prompts.ops_doc() if c.form == "steps" else ""
         plan_tokens = 300
         if progress is not None:
             progress.total = n * (c.max_tokens + (plan_tokens if c.decoupled else 0))
@@ -221,6 +263,7 @@ class Chef:
         else:
             for d in drafts:
                 user = (prompts.typed_user_prompt(task, dev, profiles_text, d.index) if c.form == "typed"
+                        else prompts.steps_user_prompt(task, dev, profiles_text, ops, d.index) if c.form == "steps"
                         else prompts.python_user_prompt(task, dev, profiles_text, kdoc, d.index))
                 conversations.append([{"role": "system", "content": prompts.SYSTEM},
                                       {"role": "user", "content": user}])
@@ -249,10 +292,12 @@ class Chef:
                                   out.prompt_tokens >= window else " was refused by the backend"))
                     continue
                 try:
+                    if c.form in ("typed", "steps") and out.finish_reason == "length":
+                        raise ValueError("the answer was cut off (token limit) before the JSON was complete")
                     if c.form == "typed":
-                        if out.finish_reason == "length":
-                            raise ValueError("the answer was cut off (token limit) before the JSON was complete")
                         d.chef_recipe, d.recipe = parse_typed(out.text, task, profiles, d.index, c.seed)
+                    elif c.form == "steps":
+                        d.recipe = parse_steps(out.text, task, d.index)
                     else:
                         d.recipe = parse_python(out.text, task, d.index)
                     d.error = None

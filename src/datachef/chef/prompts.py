@@ -123,6 +123,48 @@ def python_user_prompt(task: TaskSpec, dev: list[dict], profiles_text: str, kit_
     ])
 
 
+def ops_doc() -> str:
+    """The op catalogue as the `steps` form's prompt shows it: one line per op (how many inputs, its args with their
+    defaults, the first sentence of its docstring)."""
+    from ..ops.registry import op_catalogue
+
+    lines = []
+    for op in op_catalogue():
+        props = op["params"].get("properties", {})
+        required = set(op["params"].get("required", []))
+        args = ", ".join(a if a in required else f"{a}={props[a].get('default')!r}" for a in props)
+        first = (op["doc"] or "").split("\n\n")[0].replace("\n", " ").split(". ")[0].rstrip(".")
+        where = {"none": "no input", "one": "input", "many": "inputs"}.get(op["inputs"], op["inputs"])
+        lines.append(f"- {op['name']} ({where}; args: {args}): {first}.")
+    return "\n".join(lines)
+
+
+STEPS_EXAMPLE = """{"plan": {"training_data": [{"source": "SOURCE_A", "sample": 800, "reason": "..."}],
+          "workflow": "..."},
+ "steps": [{"id": "a", "op": "load", "args": {"source": "SOURCE_A"}},
+           {"id": "good", "op": "quality_filter", "input": "a", "args": {"fields": ["question", "solution"]}},
+           {"id": "chat", "op": "to_chat", "input": "good", "args": {"user": "{question}", "assistant": "{solution}"}},
+           {"id": "unique", "op": "dedup_exact", "input": "chat", "args": {}},
+           {"id": "clean", "op": "decontaminate", "input": "unique", "args": {}},
+           {"id": "corpus", "op": "sample", "input": "clean", "args": {"n": 800, "seed": 0}}],
+ "output": "corpus"}"""
+
+
+def steps_user_prompt(task: TaskSpec, dev: list[dict], profiles_text: str, ops: str, variation: int) -> str:
+    """The `steps` form: the whole op DAG (every op, LLM ops included), for chefs strong enough to write it."""
+    return "\n\n".join([
+        task_section(task, dev, n_examples=1), sources_section(profiles_text),
+        "# Operators\n" + ops,
+        "# Your answer\nReply with one JSON recipe: `plan` (`training_data`: per source `source`, `sample`, `reason`; "
+        "`workflow`: the processing in a sentence or two), `steps` (a DAG: each step has an `id`, an `op`, `input` "
+        "(one upstream step id) or `inputs` (several) unless it loads a source, and `args`), and `output` (the id "
+        "of the step whose rows are the training corpus, chat records made by to_chat). Use only the sources and "
+        f"field names listed above; stay within {task.budget.train_samples} records.\n\nExample (replace the "
+        "source ids and fields):\n" + STEPS_EXAMPLE,
+        f"Hint: {VARIATIONS[variation % len(VARIATIONS)]}",
+    ])
+
+
 def repair_prompt(error: str) -> str:
     """The user turn after a failed answer (which the conversation holds as the assistant turn just before)."""
     return (f"Your previous answer could not be used:\n{_truncate(error, 1500)}\n\nFix it and reply again in the "
