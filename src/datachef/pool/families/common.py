@@ -8,8 +8,8 @@
     off-task         the general-knowledge MMLU source every held-out task offers
     held-out tasks   the held-out families' benchmark size, MCQ prompt and registry look-up
 
-Everything is read out of the pinned wheels (see `..archives`) when a task is built, never on import; readers are
-cached and shared by every build: callers copy, never mutate.
+Everything is read out of the pinned wheels (`datachef.sources.archives`) when a task is built, never on import;
+readers are cached and shared by every build: callers copy, never mutate.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import random
 import re
 from typing import Any, Sequence
 
-from ..archives import list_members, read_member
+from ...sources.archives import list_members, read_member
 from ..registry import PoolTask
 from ..task import N_ROWS, PoolSource, Row, mcq_row, normalise, sub_seed
 

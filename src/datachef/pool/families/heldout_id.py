@@ -16,7 +16,7 @@ import re
 import textwrap
 from typing import Callable
 
-from ..archives import read_member
+from ...sources.archives import read_member
 from ..registry import PoolTask
 from ..task import (DEV, N_ROWS, PoolSource, Row, TaskBuild, disjoint, generic_expert, mcq_row, normalise, readme,
                     standard_sources, sub_seed)

@@ -18,7 +18,7 @@ import re
 import types
 from typing import Callable, Sequence
 
-from ..archives import fetch_archive, list_members, read_member
+from ...sources.archives import fetch_archive, list_members, read_member
 from ..registry import PoolTask
 from ..task import (DEV, N_ROWS, PoolSource, Row, TaskBuild, disjoint, generic_expert, mcq_row, normalise, readme,
                     standard_sources)

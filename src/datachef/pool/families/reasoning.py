@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..archives import read_member
+from ...sources.archives import read_member
 from ..registry import PoolTask
 from ..task import (BENCH_SIZE, DEV, PoolError, PoolSource, Row, TaskBuild, disjoint, generic_expert, normalise,
                     readme, standard_sources, sub_seed)
