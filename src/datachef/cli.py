@@ -191,7 +191,8 @@ def cook(task: Annotated[Optional[Path], typer.Argument(help="Task YAML file (de
                                                                  "(same backend as --chef).")] = None,
          decoupled: Annotated[bool, typer.Option(help="Planner then coder (paper's decoupled mode).")] = False,
          mode: Annotated[ChefForm, typer.Option(help="typed (constrained JSON recipe) | python (kit script, "
-                                                     "sandboxed).")] = "typed",
+                                                     "sandboxed) | steps (the whole op DAG under the task's recipe "
+                                                     "schema, for strong chefs).")] = "typed",
          search_budget: Annotated[int, typer.Option(help="Extra executions for verifier-guided refinement (0 = "
                                                          "best-of-N only).")] = 4,
          judge: Judge = "local", judge_model: JudgeModel = None, judge_base_url: JudgeBaseUrl = None,
@@ -255,7 +256,8 @@ def chef_eval(out: OutDir = Path("runs/chef-eval"),
                                                 "recipes drawn uniformly from the typed schema: the chance "
                                                 "baseline).")] = "local",
               model: ChefModel = None, base_url: ChefBaseUrl = None,
-              mode: Annotated[ChefForm, typer.Option(help="typed | python.")] = "typed",
+              mode: Annotated[ChefForm, typer.Option(help="typed | python | steps (the whole op DAG under the "
+                                                          "task's recipe schema).")] = "typed",
               judge: Judge = "local", judge_model: JudgeModel = None, judge_base_url: JudgeBaseUrl = None,
               sample: Sample = 100, reward: Reward = "composite",
               temperature: Annotated[float, typer.Option(help="Chef sampling temperature.")] = 0.8,
