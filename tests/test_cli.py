@@ -102,7 +102,7 @@ HELP = {
     "kitchen list": ["built-in kitchens"],
     "kitchen prepare": ["--out", "--seed", "--force"],
     "chef-eval": ["--out", "--split", "--pool", "--task", "--n", "--chef", "--model", "--base-url", "--mode", "--judge",
-                  "--sample", "--reward", "--no-expert", "--seed", "--threads"],
+                  "--sample", "--reward", "--no-expert", "--jobs", "--seed", "--threads"],
     "pool list": ["--json"],
     "pool prepare": ["--out", "--all", "--split", "--hub", "--seed", "--force"],
     "pool sample": ["--n", "--out", "--tasks-dir", "--seed", "--task-seed"],

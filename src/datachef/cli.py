@@ -266,13 +266,16 @@ def chef_eval(out: OutDir = Path("runs/chef-eval"),
                                                             "validate.")] = 2,
               expert: Annotated[bool, typer.Option(help="Score each task's expert recipe as a reference row.")]
               = True,
+              jobs: Annotated[int, typer.Option(min=1, help="Tasks evaluated at once, each in a worker process with "
+                                                            "its own chef and judge (memory: one model per worker)."
+                                                  )] = 1,
               seed: Seed = 0, threads: Threads = 0, cache_dir: CacheDir = None,
               quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No log lines.")] = False) -> None:
     """The paper's held-out evaluation of a chef (Table 1): N recipes per task, each executed and verified;
     per task executability, DVS_avg@N, best-of-N and the expert recipe's score, with in-domain / out-of-domain /
     overall averages. Writes OUT/chef_eval.json, .md and .html; resumable per (task, recipe)."""
-    from .chef import Chef, ChefConfig
-    from .chef.chef_eval import ChefEval, ChefEvalConfig, EvalTask
+    from .chef import ChefConfig
+    from .chef.chef_eval import ChefEval, ChefEvalConfig, ChefFactory, EvalTask
 
     judge_spec = ClientSpec("judge", judge, judge_model, judge_base_url)
     chef_spec = ClientSpec("chef", chef, model, base_url) if chef != "random" else None
@@ -296,19 +299,14 @@ def chef_eval(out: OutDir = Path("runs/chef-eval"),
                 tasks.append(EvalTask(folder / t.name / "task.yaml", t.split))
     if chef == "local" or judge == "local":
         set_torch_threads(threads)
-    if chef_spec is None:
-        from .chef.baseline import RandomChef
-
-        the_chef: Any = RandomChef(seed=seed)
-        judge_client = judge_spec.build()
-    else:
-        planner = chef_spec.build()
-        judge_client = judge_spec.build(share=planner)
-        the_chef = Chef(planner, ChefConfig(form=mode, temperature=temperature, max_tokens=max_tokens,
-                                            max_repairs=max_repairs, seed=seed))
-    summary = ChefEval(tasks, out, the_chef, judge_client,
-                       ChefEvalConfig(n=n, sample=sample, seed=seed, reward=reward, cache_dir=cache_dir,
-                                      expert=expert), log=None if quiet else _log).run()
+    factory = ChefFactory(chef_spec, judge_spec, ChefConfig(form=mode, temperature=temperature, max_tokens=max_tokens,
+                                                            max_repairs=max_repairs, seed=seed))
+    config = ChefEvalConfig(n=n, sample=sample, seed=seed, reward=reward, cache_dir=cache_dir, expert=expert,
+                            jobs=jobs)
+    # One task at a time builds the chef and judge here; several at once build them in each worker.
+    the_chef, judge_client = factory() if jobs == 1 or len(tasks) == 1 else (None, None)
+    summary = ChefEval(tasks, out, the_chef, judge_client, config, log=None if quiet else _log,
+                       factory=factory).run()
     from .chef.chef_eval import render_markdown
 
     typer.echo(render_markdown(summary))

@@ -109,3 +109,20 @@ def test_chef_eval_cli_with_the_random_chef(tmp_path):
     summary = json.loads((tmp_path / "ce" / "chef_eval.json").read_text())
     assert summary["chef"]["chef"] == "random" and summary["tasks"][0]["split"] == "train"  # from pool.json
     assert summary["tasks"][0]["n"] == 2 and "| course-schedule | train |" in result.output
+
+
+class RandomWithScriptedJudge:
+    """A picklable factory: what each worker process of a parallel chef-eval builds."""
+
+    def __call__(self):
+        return RandomChef(seed=2), Judge("judge")
+
+
+def test_parallel_workers_give_the_sequential_figures(kitchen, arithmetic, tmp_path):
+    tasks = [EvalTask(kitchen["dir"] / "task.yaml", "heldout-id"), EvalTask(arithmetic, "heldout-ood")]
+    config = ChefEvalConfig(n=2, sample=10, cache_dir=tmp_path / "cache", expert=False)
+    one = ChefEval(tasks, tmp_path / "seq", RandomChef(seed=2), Judge("judge"), config).run()
+    config.jobs = 2
+    two = ChefEval(tasks, tmp_path / "par", None, None, config, factory=RandomWithScriptedJudge()).run()
+    assert two["tasks"] == one["tasks"] and two["chef"] == one["chef"]
+    assert (tmp_path / "par" / "arithmetic" / "r1" / "status.json").is_file()

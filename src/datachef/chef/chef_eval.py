@@ -16,17 +16,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from ..engine import run_recipe
+from ..llm.roles import ClientSpec
 from ..errors import DatachefError
 from ..io import dump_model_yaml, load_recipe, load_task, task_base_dir, write_json_atomic
 from ..sources import load_benchmark, open_source, profile_source
 from ..stages import StageLedger, fingerprint
 from . import prompts
+from .generate import ChefConfig
 from .search import program_key
 
 GROUPS = (("heldout-id", "in-domain"), ("heldout-ood", "out-of-domain"))
@@ -40,6 +43,37 @@ class ChefEvalConfig:
     reward: str = "composite"
     cache_dir: Path | None = None
     expert: bool = True  # score each task's expert_recipe.yaml as a reference row
+    jobs: int = 1  # tasks evaluated at once, each in a worker process with its own chef and judge (needs a factory)
+
+
+@dataclass(frozen=True)
+class ChefFactory:
+    """Builds a (chef, judge) pair from specs: picklable, so each worker process of a parallel run builds its own
+    (a model loads once per worker, never crosses a process boundary)."""
+
+    chef: ClientSpec | None  # None: the random valid-recipe chef
+    judge: ClientSpec
+    chef_config: ChefConfig
+
+    def __call__(self) -> tuple[Any, Any]:
+        if self.chef is None:
+            from .baseline import RandomChef
+
+            return RandomChef(seed=self.chef_config.seed), self.judge.build()
+        from .generate import Chef
+
+        planner = self.chef.build()
+        return Chef(planner, self.chef_config), self.judge.build(share=planner)
+
+
+def _task_in_worker(factory: Callable[[], tuple[Any, Any]], et: "EvalTask", out: Path,
+                    config: ChefEvalConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+    chef, judge = factory()
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    return ChefEval([et], out, chef, judge, config, log=log)._one_task(et), chef_description(chef)
 
 
 @dataclass(frozen=True)
@@ -69,10 +103,15 @@ def chef_description(chef: Any) -> dict[str, Any]:
 
 
 class ChefEval:
+    """`chef` and `judge` evaluate the tasks one after another; with `config.jobs` > 1 and a `factory` (e.g.
+    `ChefFactory`), `jobs` worker processes each build their own from it and take tasks in turn (chef and judge may
+    then be None)."""
+
     def __init__(self, tasks: list[EvalTask], out: Path, chef: Any, judge: Any, config: ChefEvalConfig,
-                 log: Callable[[str], None] | None = None):
+                 log: Callable[[str], None] | None = None, factory: Callable[[], tuple[Any, Any]] | None = None):
         self.tasks, self.out, self.chef, self.judge, self.config = tasks, Path(out), chef, judge, config
         self.log = log or (lambda m: None)
+        self.factory = factory
 
     def _fingerprint(self, task_hash: str, what: str) -> str:
         from ..verifier.config import VERIFIER_VERSION
@@ -172,8 +211,11 @@ class ChefEval:
     def run(self) -> dict[str, Any]:
         t0 = time.time()
         self.out.mkdir(parents=True, exist_ok=True)
-        rows = [self._one_task(et) for et in self.tasks]
-        summary = {"chef": chef_description(self.chef), "n": self.config.n, "sample": self.config.sample,
+        if self.config.jobs > 1 and self.factory is not None and len(self.tasks) > 1:
+            rows, described = self._parallel()
+        else:
+            rows, described = [self._one_task(et) for et in self.tasks], chef_description(self.chef)
+        summary = {"chef": described, "n": self.config.n, "sample": self.config.sample,
                    "reward": self.config.reward, "tasks": rows, "averages": averages(rows),
                    "seconds": round(time.time() - t0, 1)}
         write_json_atomic(self.out / "chef_eval.json", summary)
@@ -182,6 +224,30 @@ class ChefEval:
 
         (self.out / "chef_eval.html").write_text(chef_eval_report(summary), encoding="utf-8")
         return summary
+
+
+    def _parallel(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Tasks over worker processes (spawned: no fork of a process holding a model or threads). A task whose
+        worker dies is that task's failure, reported, never the run's: its finished recipes are kept on disk and a
+        re-run resumes it."""
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        jobs = min(self.config.jobs, len(self.tasks))
+        self.log(f"evaluating {len(self.tasks)} tasks in {jobs} worker processes")
+        rows: list[dict[str, Any] | None] = [None] * len(self.tasks)
+        described: dict[str, Any] | None = None
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(_task_in_worker, self.factory, et, self.out, self.config) for et in self.tasks]
+            for i, (et, future) in enumerate(zip(self.tasks, futures)):
+                try:
+                    rows[i], described = future.result()
+                except Exception as e:  # noqa: BLE001 - a worker's crash is its task's failure
+                    self.log(f"[{et.path.parent.name}] worker failed: {type(e).__name__}: {e}")
+                    rows[i] = {"task": et.path.parent.name, "split": et.split, "n": 0, "executable": 0,
+                               "executability": 0.0, "dvs_avg": 0.0, "best_of_n": 0.0, "mean_records": 0.0,
+                               "expert": None, "recipes": [], "error": f"{type(e).__name__}: {e}"}
+        return [r for r in rows if r is not None], described or {}
 
 
 def _mean(rows: list[dict[str, Any]], key: str) -> float | None:
@@ -213,6 +279,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
         lines.append(f"| {r['task']} | {r['split']} | {_f(r['executability'])} | {_f(r['dvs_avg'])} | "
                      f"{_f(r['best_of_n'])} | {r['mean_records']:.0f} | {_f(r['expert'])} |")
     for label, a in summary["averages"].items():
-        lines.append(f"| **{label} average** ({a['tasks']} task{'s' if a['tasks'] != 1 else ''}) | | {_f(a['executability'])} | **{_f(a['dvs_avg'])}** | "
+        tasks = f"{a['tasks']} task" + ("s" if a["tasks"] != 1 else "")
+        lines.append(f"| **{label} average** ({tasks}) | | {_f(a['executability'])} | **{_f(a['dvs_avg'])}** | "
                      f"{_f(a['best_of_n'])} | | {_f(a['expert'])} |")
     return "\n".join(lines) + "\n"
