@@ -107,6 +107,7 @@ HELP = {
     "pool prepare": ["--out", "--all", "--split", "--hub", "--seed", "--force"],
     "pool sample": ["--n", "--out", "--tasks-dir", "--seed", "--task-seed"],
     "pool fetch": ["data packages"],
+    "pool check": ["leak check", "planted"],
 }
 
 
@@ -182,6 +183,7 @@ def bad_calls(make_task, tmp_path):
                          (["--split", "dev", "--out", out], "'dev' is not one of")],
         "pool sample": [(["--out", out], "Missing option '--n'"), (["--n", "0", "--out", out], "'--n'")],
         "pool fetch": [(["extra"], "unexpected extra argument")],
+        "pool check": [([str(tmp_path)], "no prepared training and held-out tasks"), ([], "Missing argument")],
     }
 
 

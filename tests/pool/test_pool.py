@@ -136,3 +136,22 @@ def test_fetch_names_the_package_and_the_folder_when_the_index_fails(tmp_path, m
         fetch_archive("countryinfo")
     assert "countryinfo==" in str(e.value) and str(tmp_path / "packages") in str(e.value)
     assert "network unreachable" in str(e.value)
+
+
+def test_pool_check_cli_finds_a_planted_leak(tmp_path):
+    pool = tmp_path / "pool"
+    prepare_task("syllogisms", pool / "syllogisms")
+    prepare_task("physics-mcq", pool / "physics-mcq")
+    clean = runner.invoke(app, ["pool", "check", str(pool)])
+    assert clean.exit_code == 0 and "0 leak(s): 1 training tasks checked against 1 held-out" in clean.output
+    item = json.loads((pool / "physics-mcq" / "benchmark.jsonl").read_text().splitlines()[60])
+    source = pool / "syllogisms" / "sources" / "syllogism.jsonl"  # not labelled as planted
+    with open(source, "a", encoding="utf-8") as f:
+        f.write(json.dumps({"question": item["question"] + "\n" + "\n".join(item["choices"]),
+                            "answer": item["answer"]}) + "\n")
+    leaky = runner.invoke(app, ["pool", "check", str(pool)])
+    assert leaky.exit_code == 1, leaky.output
+    assert "syllogisms/sources/syllogism.jsonl row 400" in leaky.output
+    assert "physics-mcq benchmark item 60" in leaky.output
+    empty = runner.invoke(app, ["pool", "check", str(tmp_path / "nothing")])
+    assert empty.exit_code == 2 and "no prepared training and held-out tasks" in empty.output

@@ -384,7 +384,7 @@ NOTES: dict[str, str] = {
         "thu-coai/chid (https://huggingface.co/datasets/thu-coai/chid) holds only .txt/.csv files under original/ "
         "and competition/ with no configs: split train is inferred from the file names (train_data.txt, ...), rows "
         "are raw text lines; not loaded here. Not verified: overlap between FewCLUE chid and CLUE/ChID passages "
-        "(run datachef's leak check before training)."),
+        "(keep the decontaminate step in recipes for this task: it drops rows that reproduce a benchmark item)."),
 }
 
 

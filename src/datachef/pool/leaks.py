@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import yaml
@@ -111,6 +112,24 @@ def find_leaks(train: Mapping[str, Files], heldout: Mapping[str, Files]) -> list
                     task, item = origin[hit.item]
                     leaks.append(PoolLeak(task, item, name, source, r, hit.how))
     return leaks
+
+
+def read_prepared(folder: Path) -> dict[str, dict[str, dict[str, bytes]]]:
+    """The task folders under `folder` (each with task.yaml and pool.json) by split: {"train": {name: files},
+    "heldout": {name: files}}; files are task.yaml, pool.json, benchmark.jsonl (when local) and sources/*.jsonl."""
+    out: dict[str, dict[str, dict[str, bytes]]] = {"train": {}, "heldout": {}}
+    for meta_path in sorted(Path(folder).glob("*/pool.json")):
+        task_dir = meta_path.parent
+        if not (task_dir / "task.yaml").is_file():
+            continue
+        files = {"task.yaml": (task_dir / "task.yaml").read_bytes(), "pool.json": meta_path.read_bytes()}
+        if (task_dir / "benchmark.jsonl").is_file():
+            files["benchmark.jsonl"] = (task_dir / "benchmark.jsonl").read_bytes()
+        for src in sorted((task_dir / "sources").glob("*.jsonl")):
+            files[f"sources/{src.name}"] = src.read_bytes()
+        split = json.loads(files["pool.json"])["split"]
+        out["train" if split == "train" else "heldout"][task_dir.name] = files
+    return out
 
 
 def planted_items(files: Files, heldout: Iterable[Files]) -> int:
