@@ -69,7 +69,7 @@ from .dedup_near import ngram_hashes, normalise_words, word_hashes
 if TYPE_CHECKING:  # pragma: no cover
     from ..spec import TaskSpec
 
-RULE_VERSION = 2  # of the rule (normalisation, parts, frequencies, coverage); part of every fingerprint
+RULE_VERSION = 3  # of the rule (normalisation, parts, frequencies, coverage); part of every fingerprint. 3: CJK
 
 _CALCULATOR = re.compile(r"<<[^<>]*>>")
 _DIGIT = re.compile(r"\d")

@@ -47,7 +47,7 @@ class Decontaminate(TextFieldsMixin, FilterOp):
 
     name = "decontaminate"
     Params = DecontaminateParams
-    version = 2  # per-item rule (contamination.RULE_VERSION, also in the cache context)
+    version = 3  # 2: per-item rule; 3: CJK characters as words (contamination.RULE_VERSION, also in the cache context)
 
     def __init__(self, params, ctx, step_id):
         super().__init__(params, ctx, step_id)

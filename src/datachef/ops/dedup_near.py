@@ -145,6 +145,7 @@ class DedupNear(TextFieldsMixin, GlobalOp):
     per row, whatever the text length, plus ~100 bytes per row of scratch files), so it is safe on millions of rows."""
 
     name = "dedup_near"
+    version = 2  # 2: Chinese and Japanese characters are words (normalise_words)
     Params = DedupNearParams
 
     def check(self) -> list[str]:

@@ -31,7 +31,7 @@ class Grade(str, Enum):
 
 GRADES: list[str] = [g.value for g in Grade]
 # Bump when grading or the reward changes, so stored verify results (e.g. a correlation study's) are recomputed.
-VERIFIER_VERSION = 2
+VERIFIER_VERSION = 3  # 3: the contamination rule sees Chinese and Japanese text per character
 
 
 class VerifierConfig(BaseModel):
