@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Annotated, Literal, Optional
 
@@ -54,8 +53,7 @@ def register(app: typer.Typer, make_app) -> None:
         """Build pool tasks offline (task.yaml, benchmark.jsonl, sources/, README.md, pool.json, expert_recipe.yaml).
         One NAME goes into OUT itself; --all and --split put each task in OUT/<name>."""
         from .errors import DatachefError
-        from .io import atomic_open
-        from .pool import all_tasks, get_task, overview, prepare_task, tasks_of_split
+        from .pool import all_tasks, get_task, prepare_task, prepare_tasks, tasks_of_split
 
         if sum(x is not None for x in (name, split, all_tasks_ or None, hub or None)) != 1:
             raise DatachefError("give exactly one of: a task NAME, --all, --split S, --hub")
@@ -72,12 +70,7 @@ def register(app: typer.Typer, make_app) -> None:
             typer.echo(f"pool task '{name}' ready: {prepare_task(name, out, seed=seed, force=force)}")
             return
         tasks = all_tasks() if all_tasks_ else tasks_of_split(str(split))
-        for t in tasks:
-            start = time.time()
-            path = prepare_task(t.name, out / t.name, seed=seed, force=force)
-            typer.echo(f"{t.name}: {path} ({time.time() - start:.1f} s)")
-        with atomic_open(out / "README.md", "w") as f:
-            f.write(overview())
+        prepare_tasks(tasks, out, seed=seed, force=force, log=typer.echo)
         typer.echo(f"{len(tasks)} tasks ready under {out} (overview: {out / 'README.md'})")
 
     @pool_app.command("sample")

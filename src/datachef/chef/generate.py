@@ -11,7 +11,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import ValidationError
 from tqdm import tqdm
@@ -54,16 +54,22 @@ class ChefConfig:
     seed: int = 0
 
 
-def parse_typed(text: str, task: TaskSpec, profiles: list[SourceProfile], index: int,
-                seed: int) -> tuple[ChefRecipe, Recipe]:
-    """JSON text → ChefRecipe → compiled Recipe, validated by the engine. Raises ValueError with a readable reason."""
+def _json_answer(text: str) -> Any:
+    """The JSON object in a model's answer (from the first '{' to the last '}'). Raises ValueError with a readable
+    reason."""
     m = re.search(r"\{.*\}", text, re.DOTALL)
     if not m:
         raise ValueError("the answer contains no JSON object")
     try:
-        data = json.loads(m.group(0), strict=False)
+        return json.loads(m.group(0), strict=False)
     except json.JSONDecodeError as e:
         raise ValueError(f"the JSON does not parse: {e}") from None
+
+
+def parse_typed(text: str, task: TaskSpec, profiles: list[SourceProfile], index: int,
+                seed: int) -> tuple[ChefRecipe, Recipe]:
+    """JSON text → ChefRecipe → compiled Recipe, validated by the engine. Raises ValueError with a readable reason."""
+    data = _json_answer(text)
     try:
         chef = ChefRecipe.model_validate(data)
     except ValidationError as e:
@@ -96,13 +102,7 @@ def parse_typed(text: str, task: TaskSpec, profiles: list[SourceProfile], index:
 def parse_steps(text: str, task: TaskSpec, index: int) -> Recipe:
     """JSON text → a `steps` Recipe, compiled by the engine (ops, args, inputs, fields, output). Raises ValueError
     with a readable reason."""
-    m = re.search(r"\{.*\}", text, re.DOTALL)
-    if not m:
-        raise ValueError("the answer contains no JSON object")
-    try:
-        data = json.loads(m.group(0), strict=False)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"the JSON does not parse: {e}") from None
+    data = _json_answer(text)
     if not isinstance(data, dict):
         raise ValueError("the answer is not a JSON object")
     data = {**data, "name": f"chef-{index}", "task": task.name}

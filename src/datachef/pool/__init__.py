@@ -10,9 +10,11 @@ specs. Data only: no chef in here (chef-eval belongs with the chef).
 from __future__ import annotations
 
 import functools
+import time
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
+from ..io import atomic_open
 from ..kitchens import write_task_folder
 from .registry import PoolTask, all_tasks, get_task, tasks_of_split
 from .task import SPLITS, PoolError, TaskBuild, task_files
@@ -47,11 +49,16 @@ def prepare_task(name: str, out: Path, *, seed: int = 0, force: bool = False) ->
     return write_task_folder(Path(out), build_files(name, seed), what=f"pool task '{name}'", force=force)
 
 
-def prepare_tasks(tasks: Iterable[PoolTask], out: Path, *, seed: int = 0, force: bool = False) -> list[Path]:
-    """Each task into `out/<name>`, and the pool's overview as `out/README.md`; returns their task.yaml paths."""
-    paths = [prepare_task(t.name, Path(out) / t.name, seed=seed, force=force) for t in tasks]
-    from ..io import atomic_open
-
+def prepare_tasks(tasks: Iterable[PoolTask], out: Path, *, seed: int = 0, force: bool = False,
+                  log: Callable[[str], None] | None = None) -> list[Path]:
+    """Each task into `out/<name>`, and the pool's overview as `out/README.md`; returns their task.yaml paths.
+    `log` gets a line per task (its path and seconds)."""
+    paths = []
+    for t in tasks:
+        start = time.time()
+        paths.append(prepare_task(t.name, Path(out) / t.name, seed=seed, force=force))
+        if log is not None:
+            log(f"{t.name}: {paths[-1]} ({time.time() - start:.1f} s)")
     with atomic_open(Path(out) / "README.md", "w") as f:
         f.write(overview())
     return paths
