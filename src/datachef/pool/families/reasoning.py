@@ -8,9 +8,9 @@ right where it is meant to be.
 
 codeio is special: its items quote a program, so two items of the same program with other inputs are the same
 benchmark item to decontamination (most of their 8-grams are the program's). Programs are therefore split:
-benchmark items come from one set of programs, training items from the others; the near-domain source (the larger
-CodeIO-PyEdu 'hq' collection in reasoning-gym, which contains those programs too) drops every program of the
-benchmark.
+benchmark items come from one fifth of the programs (by a hash of their code), training items from the others;
+the near-domain source (the larger CodeIO-PyEdu 'hq' collection in reasoning-gym, which contains those programs
+too) drops every program of the benchmark.
 """
 from __future__ import annotations
 
@@ -153,13 +153,14 @@ def _row(item: dict[str, Any]) -> Row:
     return {"question": str(item["question"]), "answer": str(item["answer"])}
 
 
-def _program_key(item: dict[str, Any]) -> str:
-    """A codeio item's program: both question templates end with the program's code."""
-    return hashlib.sha256(normalise(item["question"])[-400:].encode()).hexdigest()
-
-
 def _code_of(question: str) -> str:
+    """The end of a codeio question: both question templates end with the program's code."""
     return normalise(question)[-400:]
+
+
+def _program_key(item: dict[str, Any]) -> str:
+    """A codeio item's program."""
+    return hashlib.sha256(_code_of(item["question"]).encode()).hexdigest()
 
 
 @functools.lru_cache(maxsize=1)
@@ -201,16 +202,24 @@ def build(name: str, seed: int) -> TaskBuild:
         return sub_seed(name, seed, part)
 
     if spec.generator == "codeio":
-        # Some programs stay nondeterministic (clocks, unseeded generators of their own): keep the items that two
-        # runs agree on, so a rebuild is byte-identical.
+        # Some programs stay nondeterministic (clocks, object ids, generators of their own): a program with any
+        # item that two runs disagree on is left out. Programs go to the benchmark by a hash of their code and rows
+        # are ordered by a hash of their text, so an item that still varies between builds changes only itself
+        # and its neighbours, never the whole split (a seeded sample over the set of programs reshuffled
+        # everything when one program came or went).
         first, second = _codeio_items(3000, sseed("items")), _codeio_items(3000, sseed("items"))
-        items = [a for a, b in zip(first, second) if a == b]
-        keys = sorted({_program_key(it) for it in items})
-        rng = random.Random(sseed("programs"))
-        bench_programs = set(rng.sample(keys, len(keys) // 5))
-        bench_items = [it for it in items if _program_key(it) in bench_programs]
-        bench = disjoint([_row(it) for it in bench_items], [])[:BENCH_SIZE]
-        clean = disjoint([_row(it) for it in items if _program_key(it) not in bench_programs], bench)
+        unstable = {_program_key(a) for a, b in zip(first, second) if a != b}
+        items = [it for it in first if _program_key(it) not in unstable]
+
+        def in_benchmark(item: dict[str, Any]) -> bool:
+            digest = hashlib.sha256(f"{sseed('programs')}:{_program_key(item)}".encode()).hexdigest()
+            return int(digest[:8], 16) % 5 == 0
+
+        def by_text(rows: list[Row]) -> list[Row]:
+            return sorted(rows, key=lambda r: hashlib.sha256(r["question"].encode()).hexdigest())
+
+        bench = by_text(disjoint([_row(it) for it in items if in_benchmark(it)], []))[:BENCH_SIZE]
+        clean = by_text(disjoint([_row(it) for it in items if not in_benchmark(it)], bench))
         codes = {_code_of(b["question"]) for b in bench}
         near = _hq_rows(codes, N, random.Random(sseed("near")))
     else:
@@ -224,8 +233,7 @@ def build(name: str, seed: int) -> TaskBuild:
     foreign = list(_foreign_exam_rows())
     random.Random(sseed("foreign")).shuffle(foreign)
 
-    stem = spec.generator.replace("_", "-") if spec.generator != "codeio" else "codeio"
-    stem = stem.replace("-", "_")
+    stem = spec.generator
     extras = [
         PoolSource(spec.near.replace("-", "_"), spec.near_describe, "near-domain", near),
         PoolSource(spec.off, spec.off_describe, "off-task", off),
