@@ -95,6 +95,20 @@ def test_different_requests_do_not_share_a_random_stream(tiny_client, monkeypatc
     assert out[0] == out[2] != out[1]
 
 
+def _second_of_two_rows_stops_at_once(client, monkeypatch):
+    """Decoding never picks EOS, except for the second row of a two-row batch, which picks it at once."""
+    eos = next(iter(client.stop_token_ids))
+    real = client._pick
+
+    def pick(logits, params, gens):
+        logits[:, eos] = -1e9
+        if logits.shape[0] == 2:
+            logits[1, eos] = 1e9
+        return real(logits, params, gens)
+
+    monkeypatch.setattr(client, "_pick", pick)
+
+
 def test_decoding_and_label_scoring_use_the_current_cache_api(tiny_client, monkeypatch):
     """No deprecation warning from transformers: the KV cache goes by its current name, both passed in (decoding
     with rows finishing at different times, labels reusing the prompt's cache) and read back from the output."""
@@ -110,16 +124,7 @@ def test_decoding_and_label_scoring_use_the_current_cache_api(tiny_client, monke
         clear()
     # In a batch of two, the second row stops at once (EOS) and the other runs on: the finished row is dropped from
     # the batch and its cache.
-    eos = next(iter(tiny_client.stop_token_ids))
-    real = tiny_client._pick
-
-    def pick(logits, params, gens):
-        logits[:, eos] = -1e9
-        if logits.shape[0] == 2:
-            logits[1, eos] = 1e9
-        return real(logits, params, gens)
-
-    monkeypatch.setattr(tiny_client, "_pick", pick)
+    _second_of_two_rows_stops_at_once(tiny_client, monkeypatch)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -135,16 +140,7 @@ def test_decoding_and_label_scoring_use_the_current_cache_api(tiny_client, monke
 def test_progress_counts_tokens_as_they_come_and_ends_at_the_whole_budget(tiny_client, monkeypatch):
     # Row 1 stops after its first token, row 0 uses its whole budget: progress arrives per decoding step (more calls
     # than requests), the finished row's unused budget at once, and adds up to 2 requests x max_tokens.
-    eos = next(iter(tiny_client.stop_token_ids))
-    real = tiny_client._pick
-
-    def pick(logits, params, gens):
-        logits[:, eos] = -1e9
-        if logits.shape[0] == 2:
-            logits[1, eos] = 1e9
-        return real(logits, params, gens)
-
-    monkeypatch.setattr(tiny_client, "_pick", pick)
+    _second_of_two_rows_stops_at_once(tiny_client, monkeypatch)
     seen: list[int] = []
     out = tiny_client.chat_batch([LONGER, HELLO], SamplingParams(max_tokens=6), progress=seen.append)
     assert sorted(c.completion_tokens for c in out) == [1, 6]
