@@ -2,7 +2,7 @@
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-EXTRAS ?= llm,train,dev
+EXTRAS ?= llm,train,ray,dev
 TORCH ?= torch==2.13.0
 
 .PHONY: install test cook demo bench clean

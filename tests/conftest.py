@@ -80,3 +80,12 @@ def chat_after(step_id: str) -> dict:
 
 def load(path_task: Path, path_recipe: Path):
     return load_task(path_task), load_recipe(path_recipe)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One local Ray for the whole test session (it takes seconds to start): 2 CPUs, a small object store."""
+    from datachef.engine.ray_session import ray_session
+
+    with ray_session(num_cpus=2, object_store_mb=256) as ray:
+        yield ray

@@ -63,7 +63,7 @@ def plan_stages(compiled: CompiledRecipe) -> list[Stage]:
     return stages
 
 
-class _StepCrash(Exception):
+class StepCrash(Exception):
     """An op raised inside a fused chain; carries which step it was so the error can name it."""
 
     def __init__(self, step: BoundStep, error: Exception):
@@ -71,7 +71,7 @@ class _StepCrash(Exception):
         self.step, self.error = step, error
 
 
-class _StageWriter:
+class StageWriter:
     """Writes a stage's kept and dropped rows and keeps per-step counters."""
 
     def __init__(self, tmp: Path, stats: dict[str, StepStats]):
@@ -88,12 +88,23 @@ class _StageWriter:
         self.n_out += 1
         self.rows.write(orjson.dumps(row, default=str) + b"\n")
 
+    def keep_lines(self, lines: list[bytes]) -> None:
+        """Rows already serialised (by Ray workers), one JSON document each, in order."""
+        if lines:
+            self.n_out += len(lines)
+            self.rows.write(b"\n".join(lines) + b"\n")
+
+    def drop_lines(self, lines: list[bytes]) -> None:
+        """Dropped-row records already serialised as `drop` writes them."""
+        if lines:
+            self.dropped.write(b"\n".join(lines) + b"\n")
+
     def close(self) -> None:
         self.rows.close()
         self.dropped.close()
 
 
-def _chain(steps: list[BoundStep], writer: _StageWriter) -> Callable[[Row], None]:
+def _chain(steps: list[BoundStep], writer: StageWriter) -> Callable[[Row], None]:
     """Compose the fused per-record steps into one function that pushes a row through them and into the writer."""
     sink: Callable[[Row], None] = writer.keep
     for b in reversed(steps):
@@ -101,7 +112,7 @@ def _chain(steps: list[BoundStep], writer: _StageWriter) -> Callable[[Row], None
     return sink
 
 
-def _wrap(b: BoundStep, nxt: Callable[[Row], None], writer: _StageWriter) -> Callable[[Row], None]:
+def _wrap(b: BoundStep, nxt: Callable[[Row], None], writer: StageWriter) -> Callable[[Row], None]:
     """One fused step: `apply` (what the op does to a row), timed on its own, then counting and provenance."""
     st = writer.stats[b.step.id]
     sid, apply = b.step.id, b.op.apply  # type: ignore[attr-defined]
@@ -113,7 +124,7 @@ def _wrap(b: BoundStep, nxt: Callable[[Row], None], writer: _StageWriter) -> Cal
         try:
             kept = apply(row)
         except Exception as e:
-            raise _StepCrash(b, e) from e
+            raise StepCrash(b, e) from e
         st.seconds += clock() - t
         if isinstance(kept, str):
             st.dropped[kept] = st.dropped.get(kept, 0) + 1
@@ -125,9 +136,16 @@ def _wrap(b: BoundStep, nxt: Callable[[Row], None], writer: _StageWriter) -> Cal
     return push
 
 
+StageRunner = Callable[[Stage, "StageWriter", StepCache, dict[str, str], dict[str, int], bool], None]
+
+
 def execute(compiled: CompiledRecipe, cache: StepCache, *, progress: bool | None = None,
-            log: Callable[[str], None] | None = None) -> ExecutionResult:
-    """Run (or reuse from cache) every stage; return the cache key of the output stage and per-step stats."""
+            log: Callable[[str], None] | None = None, run_stage: StageRunner | None = None) -> ExecutionResult:
+    """Run (or reuse from cache) every stage; return the cache key of the output stage and per-step stats.
+
+    `run_stage` computes one stage into its writer (default: in this process, `run_stage_locally`); the Ray
+    executor passes its own, and everything else (cache keys, reuse, stats, atomic commit, errors) is shared."""
+    run_stage = run_stage or run_stage_locally
     if progress is None:
         progress = sys.stderr.isatty()
     keys: dict[str, str] = {}
@@ -156,9 +174,9 @@ def execute(compiled: CompiledRecipe, cache: StepCache, *, progress: bool | None
                        for b in stage.steps}
         tmp = cache.begin(stage.key)
         try:
-            writer = _StageWriter(tmp, stage_stats)
+            writer = StageWriter(tmp, stage_stats)
             try:
-                _run_stage(stage, writer, cache, stage_of, lengths, progress)
+                run_stage(stage, writer, cache, stage_of, lengths, progress)
             finally:
                 writer.close()
             head_stats = stage_stats[stage.steps[0].step.id]
@@ -181,7 +199,7 @@ def execute(compiled: CompiledRecipe, cache: StepCache, *, progress: bool | None
             raise
         except Exception as e:  # an op crashed: name the step, keep nothing half-written
             cache.abort(tmp)
-            step, err = (e.step, e.error) if isinstance(e, _StepCrash) else (stage.steps[0], e)
+            step, err = (e.step, e.error) if isinstance(e, StepCrash) else (stage.steps[0], e)
             raise ExecutionError(f"failed: {type(err).__name__}: {err}", step=step.step.id, op=step.op.name) from err
         except BaseException:
             cache.abort(tmp)
@@ -194,8 +212,8 @@ def execute(compiled: CompiledRecipe, cache: StepCache, *, progress: bool | None
     return ExecutionResult(output_key=keys[compiled.output], stats=ordered, stage_of=stage_of)
 
 
-def _run_stage(stage: Stage, writer: _StageWriter, cache: StepCache, stage_of: dict[str, str],
-               lengths: dict[str, int], progress: bool) -> None:
+def run_stage_locally(stage: Stage, writer: StageWriter, cache: StepCache, stage_of: dict[str, str],
+                      lengths: dict[str, int], progress: bool) -> None:
     """The stage's head runs as a step (its op's own loop) into the fused chain of the steps after it."""
     head = stage.steps[0]
     for b in stage.steps[1:]:

@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from ..errors import EmptyResultError, ExecutionError
+from ..errors import DatachefError, EmptyResultError, ExecutionError
 from ..io import cache_root, iter_jsonl
 from ..ops import META
 from ..spec import Recipe, RunManifest, TaskSpec
@@ -19,6 +19,8 @@ from .execute import execute
 from .publish import publish_run, utc_now
 from .step import empty_result_detail
 from .validate import compile_recipe
+
+EXECUTORS = ("local", "ray")
 
 
 def _records(rows_path: Path, output_step: str) -> Iterator[dict[str, Any]]:
@@ -34,13 +36,18 @@ def _records(rows_path: Path, output_step: str) -> Iterator[dict[str, Any]]:
 def run_recipe(recipe: Recipe, task: TaskSpec, out_dir: str | Path, *, fmt: str = "messages",
                cache_dir: str | Path | None = None, seed: int = 0, progress: bool | None = None,
                log: Callable[[str], None] | None = None, recipe_file: str | None = None,
-               capabilities: set[str] | None = None, llm: Any = None) -> RunManifest:
+               capabilities: set[str] | None = None, llm: Any = None, executor: str = "local",
+               ray_address: str | None = None) -> RunManifest:
     """Run a recipe for `task` (typed steps here; Python programs go to the sandbox) and write
     OUT/{data.jsonl|data.parquet, manifest.json, recipe.yaml, dropped/}.
 
     Nothing is written to `out_dir` unless the whole run succeeds; intermediate results live in the step cache
     (`cache_dir`, default $DATACHEF_CACHE or ~/.cache/datachef), so a failed or killed run resumes where it stopped.
+    `executor="ray"` computes the stages on Ray (the cluster this process is connected to, `ray_address`, or a
+    local one started for the run): same corpus, cache entries and manifest.
     """
+    if executor not in EXECUTORS:
+        raise DatachefError(f"unknown executor {executor!r} (one of: {', '.join(EXECUTORS)})", field="executor")
     if recipe.python is not None:  # the paper's form: an untrusted script, run in the sandbox
         from .python_recipe import run_python_recipe
 
@@ -56,7 +63,14 @@ def run_recipe(recipe: Recipe, task: TaskSpec, out_dir: str | Path, *, fmt: str 
         if log:
             for w in compiled.warnings:
                 log(f"warning: {w}")
-        result = execute(compiled, cache, progress=progress, log=log)
+        if executor == "ray":
+            from .ray_executor import execute_on_ray
+            from .ray_session import ray_session
+
+            with ray_session(ray_address, log=log):
+                result = execute_on_ray(compiled, cache, progress=progress, log=log)
+        else:
+            result = execute(compiled, cache, progress=progress, log=log)
     finally:
         shutil.rmtree(ctx.workdir, ignore_errors=True)
 

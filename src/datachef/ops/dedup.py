@@ -6,7 +6,7 @@ import re
 import xxhash
 from pydantic import Field
 
-from .base import Emitter, GlobalOp, OpParams, RowStream, TextFieldsMixin, row_text
+from .base import Emitter, GlobalOp, OpParams, Row, RowStream, TextFieldsMixin, row_text
 from .registry import register
 
 _PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
@@ -33,11 +33,15 @@ class DedupExact(TextFieldsMixin, GlobalOp):
     name = "dedup_exact"
     Params = DedupExactParams
 
+    def row_key(self, row: Row) -> int:
+        """The 64-bit hash two duplicate rows share (the Ray executor computes it in parallel)."""
+        text = row_text(row, self._fields, sep="\x1f")
+        return xxhash.xxh64_intdigest((normalise_text(text) if self.params.normalize else text).encode())
+
     def run(self, inputs: list[RowStream], out: Emitter) -> None:
         seen: set[int] = set()
         for row in inputs[0]:
-            text = row_text(row, self._fields, sep="\x1f")
-            h = xxhash.xxh64_intdigest((normalise_text(text) if self.params.normalize else text).encode())
+            h = self.row_key(row)
             if h in seen:
                 out.drop(row, "duplicate")
             else:

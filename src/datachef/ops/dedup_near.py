@@ -17,7 +17,7 @@ import tempfile
 from array import array
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 import xxhash
@@ -236,35 +236,36 @@ class DedupNear(TextFieldsMixin, GlobalOp):
     def clusters(self, rows: Iterable[Row]) -> tuple[array, int]:
         """Stream `rows` once (after `setup()`): (union-find parents over row indices, row count). A row is a near
         duplicate when `cluster_root(parents, k) != k`; the root is the earliest row of its cluster."""
+        return self.clusters_of_features(self.features(batch) for batch in _batched(rows, _BATCH_DOCS))
+
+    def features(self, rows: list[Row]) -> tuple[np.ndarray, np.ndarray | None]:
+        """What clustering needs of a batch of rows: (band hashes (rows, bands) uint64, the signatures' high 32
+        bits (rows, num_perm) uint32 when `verify`, else None). Rows are independent: the Ray executor computes
+        this in parallel over blocks."""
+        sig = self.signatures([text_shingles(row_text(row, self._fields), self.params.ngram) for row in rows])
+        high = (sig >> _U64(32)).astype(np.uint32) if self.params.verify else None  # plenty for equality
+        return self.band_hashes(sig), high
+
+    def clusters_of_features(self, batches: Iterable[tuple[np.ndarray, np.ndarray | None]]) -> tuple[array, int]:
+        """`clusters` from the features of consecutive batches of rows, in row order."""
         self.ctx.workdir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=self.ctx.workdir, prefix="dedup_near-") as tmp:
-            n = self._pass1(rows, Path(tmp))
+            n = self._write_features(batches, Path(tmp))
             return self._cluster(Path(tmp), n), n
 
-    def _pass1(self, src: Iterable, tmp: Path) -> int:
-        """Stream rows once; write band hashes (one file per band) and uint32 signatures. Returns the row count."""
+    def _write_features(self, batches: Iterable[tuple[np.ndarray, np.ndarray | None]], tmp: Path) -> int:
+        """Band hashes to one file per band, signatures to one file (bounded memory). Returns the row count."""
         band_files = [open(tmp / f"band{i}.u64", "wb") for i in range(self.b)]
         sig_file = open(tmp / "sig.u32", "wb") if self.params.verify else None
         n = 0
-        batch: list[np.ndarray] = []
-
-        def flush() -> None:
-            sig = self.signatures(batch)
-            bh = self.band_hashes(sig)
-            for i, f in enumerate(band_files):
-                f.write(np.ascontiguousarray(bh[:, i]).tobytes())
-            if sig_file is not None:
-                sig_file.write((sig >> _U64(32)).astype(np.uint32).tobytes())  # high 32 bits: plenty for equality
-            batch.clear()
-
         try:
-            for row in src:
-                batch.append(text_shingles(row_text(row, self._fields), self.params.ngram))
-                n += 1
-                if len(batch) >= _BATCH_DOCS:
-                    flush()
-            if batch:
-                flush()
+            for bh, high in batches:
+                for i, f in enumerate(band_files):
+                    f.write(np.ascontiguousarray(bh[:, i]).tobytes())
+                if sig_file is not None:
+                    assert high is not None
+                    sig_file.write(np.ascontiguousarray(high).tobytes())
+                n += len(bh)
         finally:
             for f in band_files:
                 f.close()
@@ -310,6 +311,17 @@ class DedupNear(TextFieldsMixin, GlobalOp):
             if verifier is not None:
                 verifier.close()
         return parent
+
+
+def _batched(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
+    batch: list[Row] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def cluster_root(parent: array, x: int) -> int:

@@ -37,13 +37,17 @@ class Sample(GlobalOp):
     name = "sample"
     Params = SampleParams
 
-    def run(self, inputs: list[RowStream], out: Emitter) -> None:
+    def chosen(self, n: int) -> set[int]:
+        """Positions kept out of `n` input rows (they depend only on `n` and the seed)."""
         p: SampleParams = self.params
+        k = p.n if p.n is not None else round(n * p.fraction)
+        if k > n:
+            self.warnings.append(f"asked for {k} rows, input has {n}: kept all")
+        return _pick(n, k, random.Random(p.seed))
+
+    def run(self, inputs: list[RowStream], out: Emitter) -> None:
         src = inputs[0]
-        k = p.n if p.n is not None else round(len(src) * p.fraction)
-        if k > len(src):
-            self.warnings.append(f"asked for {k} rows, input has {len(src)}: kept all")
-        chosen = _pick(len(src), k, random.Random(p.seed))
+        chosen = self.chosen(len(src))
         for i, row in enumerate(src):
             (out.emit if i in chosen else lambda r: out.drop(r, "not_sampled"))(row)
 
@@ -87,15 +91,22 @@ class Mix(GlobalOp):
     def output_fields(self) -> FieldTypes:
         return _common_fields(self.input_fields)
 
-    def run(self, inputs: list[RowStream], out: Emitter) -> None:
+    def chosen(self, lengths: list[int], names: list[str]) -> list[set[int]]:
+        """Positions kept in each input, given the inputs' lengths (and names, for warnings)."""
         p: MixParams = self.params
-        if len(p.weights) != len(inputs):
-            raise ValueError(f"{len(p.weights)} weights for {len(inputs)} inputs")
+        if len(p.weights) != len(lengths):
+            raise ValueError(f"{len(p.weights)} weights for {len(lengths)} inputs")
         rng = random.Random(p.seed)
-        for want, src in zip(split_total(p.total, p.weights), inputs):
-            if want > len(src):
-                self.warnings.append(f"input '{src.name}' has {len(src)} rows, mixture wanted {want}: took all")
-            chosen = _pick(len(src), want, rng)
+        picks = []
+        for want, n, name in zip(split_total(p.total, p.weights), lengths, names):
+            if want > n:
+                self.warnings.append(f"input '{name}' has {n} rows, mixture wanted {want}: took all")
+            picks.append(_pick(n, want, rng))
+        return picks
+
+    def run(self, inputs: list[RowStream], out: Emitter) -> None:
+        picks = self.chosen([len(s) for s in inputs], [s.name for s in inputs])
+        for chosen, src in zip(picks, inputs):
             for i, row in enumerate(src):
                 if i in chosen:
                     out.emit(row)
