@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from datachef.adapt.train import PROFILES, TrainConfig
 from datachef.cli import app
-from datachef.cli_options import ChefForm, Format, RewardKind, SchemaKind, config_options, with_options
+from datachef.cli_options import (ChefForm, ExecutorName, Format, RewardKind, SchemaKind, config_options,
+                                  with_options)
 
 from .conftest import chat_after, math_rows
 
@@ -209,6 +210,30 @@ def test_choices_are_the_librarys():
 
     assert get_args(RewardKind) == get_args(VerifierConfig.model_fields["reward"].annotation)
     assert set(PROFILES) == set(get_args(CorrelateConfig.model_fields["profile"].annotation))
+    from datachef.engine.run import EXECUTORS
+
+    assert get_args(ExecutorName) == EXECUTORS
+
+
+def test_run_on_ray_writes_the_local_corpus(ray_cluster, make_task, write_recipe, tmp_path):
+    task = make_task({"s": math_rows(40) + math_rows(10)})
+    recipe = write_recipe([{"id": "s", "op": "load", "args": {"source": "s"}},
+                           {"id": "u", "op": "dedup_exact", "input": "s"}, chat_after("u")], output="chat")
+    outs = {}
+    for executor in ("local", "ray"):
+        r = runner.invoke(app, ["run", str(recipe), "--task", str(task), "--out", str(tmp_path / executor),
+                                "--cache-dir", str(tmp_path / f"cache-{executor}"), "--executor", executor, "-q"])
+        assert r.exit_code == 0, r.output
+        assert "dropped: duplicate=10" in r.output
+        outs[executor] = (tmp_path / executor / "data.jsonl").read_bytes()
+    assert outs["ray"] == outs["local"]
+
+
+def test_executor_choices_and_conflicts(tmp_path):
+    r = runner.invoke(app, ["run", "r.yaml", "--task", "t.yaml", "--out", str(tmp_path), "--executor", "spark"])
+    assert r.exit_code == 2 and "spark" in r.output
+    r = runner.invoke(app, ["chef-eval", "--executor", "ray", "--jobs", "2", "--out", str(tmp_path)])
+    assert r.exit_code == 2 and "drop --jobs" in r.output
 
 
 def test_help_does_not_import_torch():

@@ -7,18 +7,19 @@ from __future__ import annotations
 import functools
 import json
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Callable, Literal, Optional
+from typing import Annotated, Any, Callable, Iterator, Literal, Optional
 
 import typer
 from pydantic import ValidationError
 
 from . import cli_pool
 from .adapt.train import TrainConfig
-from .cli_options import (TRAIN_OPTIONS, BaseModelOption, CacheDir, ChefBaseUrl, ChefForm, ChefModel, Format, Judge,
-                          JudgeBaseUrl, JudgeModel, LlmBaseUrl, LlmModel, OutDir, Profile, Reward, Sample, SchemaKind,
-                          Seed, ServedBaseUrl, ServedModel, TaskFile, TaskOption, Threads, TrainEpochs, TrainLr,
-                          TrainMaxSeqLen, with_options)
+from .cli_options import (TRAIN_OPTIONS, BaseModelOption, CacheDir, ChefBaseUrl, ChefForm, ChefModel, Executor,
+                          Format, Judge, JudgeBaseUrl, JudgeModel, LlmBaseUrl, LlmModel, OutDir, Profile, RayAddress,
+                          Reward, Sample, SchemaKind, Seed, ServedBaseUrl, ServedModel, TaskFile, TaskOption, Threads,
+                          TrainEpochs, TrainLr, TrainMaxSeqLen, with_options)
 from .errors import DatachefError
 from .llm import Backend, ClientSpec, make_role_client
 
@@ -101,16 +102,18 @@ def run(recipe: Annotated[Path, typer.Argument(help="Recipe YAML/JSON file.")],
         cache_dir: CacheDir = None, seed: Seed = 0,
         llm: Annotated[Optional[Backend], typer.Option("--llm", help="LLM for llm_map/llm_generate steps.")] = None,
         model: LlmModel = None, base_url: LlmBaseUrl = None,
+        executor: Executor = "local", address: RayAddress = None,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False) -> None:
     """Validate RECIPE fully, execute it (streaming, cached) and write the corpus atomically to OUT: data,
-    manifest.json, recipe.yaml, dropped/."""
+    manifest.json, recipe.yaml, dropped/. With --executor ray the stages run on Ray Data (same corpus)."""
     from .engine import run_recipe
     from .io import load_recipe, load_task
 
     t, r = load_task(task), load_recipe(recipe)
     client = make_role_client("llm", llm, model, base_url)
     m = run_recipe(r, t, out, fmt=format, cache_dir=cache_dir, seed=seed, llm=client,
-                   progress=None if not quiet else False, log=None if quiet else _log, recipe_file=str(recipe))
+                   progress=None if not quiet else False, log=None if quiet else _log, recipe_file=str(recipe),
+                   executor=executor, ray_address=address)
     typer.echo(f"wrote {m.output.records} records to {out / m.output.path} ({m.seconds:.1f}s)")
     for s in m.steps:
         dropped = ", ".join(f"{k}={v}" for k, v in s.dropped.items())
@@ -201,11 +204,13 @@ def cook(task: Annotated[Optional[Path], typer.Argument(help="Task YAML file (de
          max_tokens: Annotated[int, typer.Option(help="Chef's token budget per answer.")] = 700,
          max_repairs: Annotated[int, typer.Option(help="Repair rounds for an answer that does not validate.")] = 2,
          seed: Seed = 0, threads: Threads = 0, cache_dir: CacheDir = None,
+         executor: Executor = "local", address: RayAddress = None,
          quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output (bars and log lines); the "
                                                                    "bars show only when stderr is a terminal.")]
          = False) -> None:
     """The main job: profile sources, have the chef write N recipes, execute and verify each, search, and write
-    OUT/best (recipe, data, manifest, verify.json), OUT/candidates, OUT/cook.json and OUT/report.html."""
+    OUT/best (recipe, data, manifest, verify.json), OUT/candidates, OUT/cook.json and OUT/report.html.
+    With --executor ray the N drafts are executed and verified at once on Ray workers (each with its own judge)."""
     from .chef import Chef, ChefConfig
     from .chef.cook import Cook, CookConfig
     from .io import load_task
@@ -226,12 +231,13 @@ def cook(task: Annotated[Optional[Path], typer.Argument(help="Task YAML file (de
     judge_client = judge_spec.build(share=planner)  # the embedded model, when chef and judge, loads once
     the_chef = Chef(planner, ChefConfig(form=mode, decoupled=decoupled or coder is not None, temperature=temperature,
                                         max_tokens=max_tokens, max_repairs=max_repairs, seed=seed), coder=coder)
-    summary = Cook(t, out, the_chef, judge_client,
-                   CookConfig(n=n, search_budget=search_budget, sample=sample, seed=seed, cache_dir=cache_dir,
-                              reward=reward),
-                   log=None if quiet else _log,
-                   # Redrawn bars in a log file or a pipe would be noise: a terminal only.
-                   progress=sys.stderr if not quiet and sys.stderr.isatty() else None).run()
+    config = CookConfig(n=n, search_budget=search_budget, sample=sample, seed=seed, cache_dir=cache_dir,
+                        reward=reward)
+    with _scorers(executor, address, judge_spec, sample, seed, reward, cache_dir, quiet) as scorers:
+        summary = Cook(t, out, the_chef, judge_client, config, log=None if quiet else _log,
+                       # Redrawn bars in a log file or a pipe would be noise: a terminal only.
+                       progress=sys.stderr if not quiet and sys.stderr.isatty() else None,
+                       scorers=scorers, task_file=Path(task)).run()
     best = summary["best"]
     typer.echo(f"executability {summary['executable']}/{summary['n']}, {summary['distinct_drafts']} distinct, "
                f"DVS_avg@{summary['n']} {summary['dvs_avg']:.3f}, best-of-N {summary['best_of_n']['score']:.3f}, "
@@ -270,13 +276,18 @@ def chef_eval(out: OutDir = Path("runs/chef-eval"),
                                                             "its own chef and judge (memory: one model per worker)."
                                                   )] = 1,
               seed: Seed = 0, threads: Threads = 0, cache_dir: CacheDir = None,
+              executor: Executor = "local", address: RayAddress = None,
               quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No log lines.")] = False) -> None:
     """The paper's held-out evaluation of a chef (Table 1): N recipes per task, each executed and verified;
     per task executability, DVS_avg@N, best-of-N and the expert recipe's score, with in-domain / out-of-domain /
-    overall averages. Writes OUT/chef_eval.json, .md and .html; resumable per (task, recipe)."""
+    overall averages. Writes OUT/chef_eval.json, .md and .html; resumable per (task, recipe). With --executor ray
+    each task's recipes are executed and verified at once on Ray workers (not with --jobs)."""
     from .chef import ChefConfig
     from .chef.chef_eval import ChefEval, ChefEvalConfig, ChefFactory, EvalTask
 
+    if executor == "ray" and jobs > 1:
+        raise typer.BadParameter("--executor ray spreads each task's recipes over Ray workers; drop --jobs",
+                                 param_hint="--jobs")
     judge_spec = ClientSpec("judge", judge, judge_model, judge_base_url)
     chef_spec = ClientSpec("chef", chef, model, base_url) if chef != "random" else None
     if task:
@@ -305,12 +316,30 @@ def chef_eval(out: OutDir = Path("runs/chef-eval"),
                             jobs=jobs)
     # One task at a time builds the chef and judge here; several at once build them in each worker.
     the_chef, judge_client = factory() if jobs == 1 or len(tasks) == 1 else (None, None)
-    summary = ChefEval(tasks, out, the_chef, judge_client, config, log=None if quiet else _log,
-                       factory=factory).run()
+    with _scorers(executor, address, judge_spec, sample, seed, reward, cache_dir, quiet) as scorers:
+        summary = ChefEval(tasks, out, the_chef, judge_client, config, log=None if quiet else _log,
+                           factory=factory, scorers=scorers).run()
     from .chef.chef_eval import render_markdown
 
     typer.echo(render_markdown(summary))
     typer.echo(f"wrote {out / 'chef_eval.json'}, {out / 'chef_eval.md'}, {out / 'chef_eval.html'}")
+
+
+@contextmanager
+def _scorers(executor: str, address: str | None, judge: ClientSpec, sample: int, seed: int, reward: str,
+             cache_dir: Path | None, quiet: bool) -> Iterator[Any]:
+    """Ray scorers for `--executor ray` (inside a Ray session for the command), else None."""
+    if executor != "ray":
+        yield None
+        return
+    from .engine.ray_session import ray_session
+    from .verifier.scoring import RayScorers, ScoringConfig
+
+    log = None if quiet else _log
+    with ray_session(address, log=log):
+        with RayScorers(judge.build, ScoringConfig(sample=sample, seed=seed, reward=reward, cache_dir=cache_dir),
+                        log=log) as scorers:
+            yield scorers
 
 
 def _pool_split(task_yaml: Path) -> str:

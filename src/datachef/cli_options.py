@@ -21,6 +21,7 @@ SchemaKind = Literal["task", "recipe", "record", "manifest"]
 ChefForm = Literal["typed", "python", "steps"]
 RewardKind = Literal["composite", "paper"]
 ProfileName = Literal[tuple(PROFILES)]  # type: ignore[valid-type]
+ExecutorName = Literal["local", "ray"]
 
 TaskFile = Annotated[Path, typer.Argument(help="Task YAML file.")]
 TaskOption = Annotated[Path, typer.Option("--task", help="Task YAML file.")]
@@ -31,6 +32,12 @@ CacheDir = Annotated[Optional[Path], typer.Option(help="Step cache (default $DAT
 Threads = Annotated[int, typer.Option(min=0, help="torch CPU threads (0 = auto: every allowed core, or 1 when other "
                                                   "jobs already load the machine).")]
 Sample = Annotated[int, typer.Option(help="Instances the verifier grades (a seeded sample).")]
+Executor = Annotated[ExecutorName, typer.Option(help="local (this process) | ray (a Ray cluster: --address, "
+                                                     "RAY_ADDRESS, or a local one started for this command).")]
+RayAddress = Annotated[Optional[str], typer.Option("--address", help="Ray cluster for --executor ray: auto (the one "
+                                                                     "`ray start --head` started on this machine) "
+                                                                     "| ray://HOST:10001 (default: RAY_ADDRESS, "
+                                                                     "else a local Ray for this command).")]
 BaseModelOption = Annotated[Optional[str], typer.Option("--base", help="Base model: HF id or path (default: the "
                                                                        "embedded SmolLM2-135M-Instruct).")]
 Profile = Annotated[ProfileName, typer.Option(help="Training preset: cpu (tiny LoRA run) | gpu (paper: 10K samples, "

@@ -126,3 +126,27 @@ def test_parallel_workers_give_the_sequential_figures(kitchen, arithmetic, tmp_p
     two = ChefEval(tasks, tmp_path / "par", None, None, config, factory=RandomWithScriptedJudge()).run()
     assert two["tasks"] == one["tasks"] and two["chef"] == one["chef"]
     assert (tmp_path / "par" / "arithmetic" / "r1" / "status.json").is_file()
+
+
+def test_recipes_scored_on_ray_give_the_sequential_figures(ray_cluster, kitchen, arithmetic, tmp_path):
+    """--executor ray: each task's recipes (and its expert recipe) are executed and verified at once on Ray."""
+    import cloudpickle
+
+    from datachef.verifier.scoring import RayScorers, ScoringConfig
+
+    from . import test_cook
+
+    tasks = [EvalTask(kitchen["dir"] / "task.yaml", "heldout-id"), EvalTask(arithmetic, "heldout-ood")]
+    config = ChefEvalConfig(n=3, sample=10, cache_dir=tmp_path / "cache")
+    one = ChefEval(tasks, tmp_path / "seq", RandomChef(seed=2), Judge("judge"), config).run()
+    cloudpickle.register_pickle_by_value(test_cook)  # workers cannot import the tests package
+    try:
+        with RayScorers(test_cook._judge, ScoringConfig(sample=10, cache_dir=config.cache_dir)) as scorers:
+            two = ChefEval(tasks, tmp_path / "ray", RandomChef(seed=2), None, config, scorers=scorers).run()
+    finally:
+        cloudpickle.unregister_pickle_by_value(test_cook)
+    strip = [{**t, "recipes": [{k: r[k] for k in ("index", "status", "score", "records")} for r in t["recipes"]]}
+             for t in one["tasks"]]
+    assert [{**t, "recipes": [{k: r[k] for k in ("index", "status", "score", "records")} for r in t["recipes"]]}
+            for t in two["tasks"]] == strip
+    assert all(t["expert"] is not None for t in two["tasks"])

@@ -158,3 +158,29 @@ def test_progress_bars_cover_drafting_execution_and_search(kitchen, tmp_path):
     for phase in ("drafting: 100%", "executing: 100%", "2/2", "search: 100%", "1/1"):
         assert phase in bars, bars
     assert any(m.startswith("candidate c00") for m in logged)  # log lines still reach the log
+
+
+def _judge():
+    return Judge("judge")
+
+
+def test_drafts_scored_on_ray_get_the_in_process_scores(ray_cluster, cooked, kitchen, tmp_path):
+    """--executor ray: the drafts are executed and verified at once on Ray workers, each with its own judge."""
+    import sys
+
+    import cloudpickle
+
+    from datachef.verifier.scoring import RayScorers, ScoringConfig
+
+    local, _ = cooked
+    config = CookConfig(n=4, search_budget=3, sample=20, cache_dir=tmp_path / "cache-ray")
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import the tests package
+    try:
+        with RayScorers(_judge, ScoringConfig(sample=20, cache_dir=config.cache_dir)) as scorers:
+            summary = Cook(kitchen["task"], tmp_path / "cook-ray", Chef(Chefs(), ChefConfig(max_repairs=1)),
+                           Judge("judge"), config, scorers=scorers, task_file=kitchen["dir"] / "task.yaml").run()
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    assert [(c["id"], c["status"], c["score"]) for c in summary["candidates"]] == \
+        [(c["id"], c["status"], c["score"]) for c in local["candidates"]]
+    assert summary["dvs_avg"] == local["dvs_avg"] and summary["best"]["score"] == local["best"]["score"]

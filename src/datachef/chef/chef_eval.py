@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ..engine import run_recipe
 from ..llm.roles import ClientSpec
-from ..errors import DatachefError
 from ..io import dump_model_yaml, load_recipe, load_task, task_base_dir, write_json_atomic
 from ..sources import load_benchmark, open_source, profile_source
+from ..spec import Recipe
 from ..stages import StageLedger, fingerprint
+from ..verifier.scoring import ScoreJob, score_recipe
 from . import prompts
 from .generate import ChefConfig
 from .search import program_key
@@ -108,10 +108,12 @@ class ChefEval:
     then be None)."""
 
     def __init__(self, tasks: list[EvalTask], out: Path, chef: Any, judge: Any, config: ChefEvalConfig,
-                 log: Callable[[str], None] | None = None, factory: Callable[[], tuple[Any, Any]] | None = None):
+                 log: Callable[[str], None] | None = None, factory: Callable[[], tuple[Any, Any]] | None = None,
+                 scorers: Any = None):
         self.tasks, self.out, self.chef, self.judge, self.config = tasks, Path(out), chef, judge, config
         self.log = log or (lambda m: None)
         self.factory = factory
+        self.scorers = scorers  # verifier.scoring.RayScorers: each task's recipes are scored at once on Ray
 
     def _fingerprint(self, task_hash: str, what: str) -> str:
         from ..verifier.config import VERIFIER_VERSION
@@ -136,18 +138,17 @@ class ChefEval:
         write_json_atomic(folder / "status.json", result)  # the output first, then the ledger
         ledger.mark(stage, fp, status=result["status"], score=result["score"])
 
-    def _execute(self, recipe, task, folder: Path, verifier) -> dict[str, Any]:
-        t0 = time.time()
-        try:
-            m = run_recipe(recipe, task, folder / "run", cache_dir=self.config.cache_dir, progress=False)
-        except DatachefError as e:
-            return {"status": "failed", "error": str(e), "score": 0.0, "records": 0,
-                    "seconds": round(time.time() - t0, 1)}
-        verifier.verify(folder / "run", sample=self.config.sample, seed=self.config.seed)
-        verify = json.loads((folder / "run" / "verify.json").read_text(encoding="utf-8"))
-        reward = {k: v for k, v in verify.get("reward", {}).items() if k != "breadth_detail"}
-        return {"status": "ok", "error": None, "score": float(verify["score"]), "records": m.output.records,
-                "paper": reward.get("paper"), "seconds": round(time.time() - t0, 1)}
+    def _score(self, task, task_file: Path, items: list[tuple[Recipe, Path]], verifier: Callable[[], Any]
+               ) -> list[dict[str, Any]]:
+        """Execute and verify each (recipe, folder): on the Ray scorers when given, else one after another here
+        (`verifier()` gives the task's verifier, built on first use)."""
+        if not items:
+            return []
+        if self.scorers is not None:
+            return self.scorers.score([ScoreJob(task_file, recipe, folder) for recipe, folder in items])
+        c = self.config
+        return [score_recipe(recipe, task, folder, verifier(), sample=c.sample, seed=c.seed, cache_dir=c.cache_dir)
+                for recipe, folder in items]
 
     def _one_task(self, et: EvalTask) -> dict[str, Any]:
         from ..verifier import Verifier, VerifierConfig
@@ -160,29 +161,40 @@ class ChefEval:
         prints = [self._fingerprint(task_hash, f"recipe-{i}") for i in range(n)]
         results: list[dict[str, Any] | None] = [self._done(ledger, f"recipe-{i}", p, folder / f"r{i}")
                                                 for i, p in enumerate(prints)]
-        verifier = None
+        verifiers: list[Any] = []
+
+        def get_verifier() -> Any:  # built once, when a recipe is first scored in this process
+            if not verifiers:
+                verifiers.append(Verifier(task, judge=self.judge, config=VerifierConfig(reward=self.config.reward)))
+            return verifiers[0]
+
         if any(r is None for r in results):
             base = task_base_dir(task)
             profiles = [profile_source(open_source(s, base)) for s in task.sources]
             dev, _ = load_benchmark(task, base)
             self.log(f"[{task.name}] drafting {n} recipes ({sum(r is None for r in results)} to run)")
             drafts = self.chef.draft(task, profiles, prompts.chef_profiles(profiles), dev, n)
-            verifier = Verifier(task, judge=self.judge, config=VerifierConfig(reward=self.config.reward))
-            ran: dict[str, dict[str, Any]] = {}  # program -> result: the same program is run once (as in cook)
+            first: dict[str, int] = {}  # program -> the draft that runs it: the same program is run once (as in cook)
+            todo: list[int] = []
             for i, d in enumerate(drafts):
                 if results[i] is not None:
                     continue
-                rdir = folder / f"r{i}"
-                rdir.mkdir(parents=True, exist_ok=True)
+                (folder / f"r{i}").mkdir(parents=True, exist_ok=True)
+                if d.recipe is not None:
+                    (folder / f"r{i}" / "recipe.yaml").write_text(dump_model_yaml(d.recipe), encoding="utf-8")
+                    first.setdefault(program_key(d.recipe), i)
+                todo.append(i)
+            runs = [i for i in todo if drafts[i].recipe is not None and first[program_key(drafts[i].recipe)] == i]
+            scored = dict(zip(runs, self._score(task, et.path, [(drafts[i].recipe, folder / f"r{i}") for i in runs],
+                                                get_verifier)))
+            for i in todo:
+                d = drafts[i]
                 if d.recipe is None:
                     result = {"status": "invalid", "error": d.error, "score": 0.0, "records": 0}
                 else:
-                    (rdir / "recipe.yaml").write_text(dump_model_yaml(d.recipe), encoding="utf-8")
-                    key = program_key(d.recipe)
-                    result = dict(ran[key]) if key in ran else self._execute(d.recipe, task, rdir, verifier)
-                    ran.setdefault(key, result)
+                    result = dict(scored[first[program_key(d.recipe)]])
                 result["index"] = i
-                self._save(ledger, f"recipe-{i}", prints[i], rdir, result)
+                self._save(ledger, f"recipe-{i}", prints[i], folder / f"r{i}", result)
                 results[i] = result
                 self.log(f"[{task.name}] recipe {i}: {result['status']}, score {result['score']:.3f}, "
                          f"{result['records']} records")
@@ -193,10 +205,8 @@ class ChefEval:
             fp = self._fingerprint(task_hash, "expert")
             expert = self._done(ledger, "expert", fp, edir)
             if expert is None:
-                verifier = verifier or Verifier(task, judge=self.judge,
-                                                config=VerifierConfig(reward=self.config.reward))
                 edir.mkdir(parents=True, exist_ok=True)
-                expert = self._execute(load_recipe(expert_file), task, edir, verifier)
+                expert = self._score(task, et.path, [(load_recipe(expert_file), edir)], get_verifier)[0]
                 self._save(ledger, "expert", fp, edir, expert)
         done = [r for r in results if r is not None]
         scores = [max(0.0, float(r["score"])) if r["status"] == "ok" else 0.0 for r in done]

@@ -18,12 +18,12 @@ from typing import Any, Callable, TextIO
 
 from tqdm import tqdm
 
-from ..engine import run_recipe
 from ..errors import DatachefError
 from ..io import dump_model_yaml, task_base_dir, write_json_atomic
-from ..llm.base import LLMClient, LLMError
+from ..llm.base import LLMClient
 from ..sources import load_benchmark, open_source, profile_source
 from ..spec import Recipe, TaskSpec
+from ..verifier.scoring import ScoreJob, score_recipe
 from . import prompts
 from .generate import Chef, Draft, parse_typed
 from .search import Candidate, feedback_from_verify, program_key, refine
@@ -44,8 +44,14 @@ class Cook:
     """`progress`: the stream to draw progress bars on (drafting, execution, search), or None for none."""
 
     def __init__(self, task: TaskSpec, out: Path, chef: Chef, judge: Any, config: CookConfig,
-                 log: Callable[[str], None] | None = None, progress: TextIO | None = None):
+                 log: Callable[[str], None] | None = None, progress: TextIO | None = None,
+                 scorers: Any = None, task_file: Path | None = None):
         self.task, self.out, self.chef, self.judge, self.config = task, Path(out), chef, judge, config
+        # verifier.scoring.RayScorers: the drafts are executed and verified at once on Ray (workers load the task
+        # from `task_file`).
+        if scorers is not None and task_file is None:
+            raise ValueError("scoring on Ray needs the task's file (task_file)")
+        self.scorers, self.task_file = scorers, task_file
         self._log = log or (lambda m: None)
         self.progress = progress
         self.candidates: list[Candidate] = []
@@ -69,37 +75,50 @@ class Cook:
                     bar_format=fmt, dynamic_ncols=True)
 
     # -- one candidate: execute + verify ------------------------------------------------------------------
-    def _execute(self, c: Candidate) -> Candidate:
-        t0 = time.time()
+    def _prepare(self, c: Candidate) -> bool:
+        """The candidate's folder and recipe file; False (and its status saved) when there is nothing to run."""
         c.out_dir = self.out / "candidates" / c.id
         c.out_dir.mkdir(parents=True, exist_ok=True)
         if c.recipe is not None:
             (c.out_dir / "recipe.yaml").write_text(dump_model_yaml(c.recipe), encoding="utf-8")
         if c.status == "invalid":
             self._save_status(c)
-            return c
-        try:
-            m = run_recipe(c.recipe, self.task, c.out_dir / "run", cache_dir=self.config.cache_dir,
-                           progress=False, llm=self.chef.llm if self.use_llm_ops else None)
-            c.records = m.output.records
-        except DatachefError as e:
-            c.status, c.error = "failed", str(e)
-            c.seconds = time.time() - t0
+            return False
+        return True
+
+    def _execute(self, c: Candidate) -> Candidate:
+        if self._prepare(c):
+            cfg = self.config
+            self._absorb(c, score_recipe(c.recipe, self.task, c.out_dir, self.verifier, sample=cfg.sample,
+                                         seed=cfg.seed, cache_dir=cfg.cache_dir,
+                                         llm=self.chef.llm if self.use_llm_ops else None))
+        return c
+
+    def _execute_all(self, cands: list[Candidate]) -> None:
+        """Execute and verify candidates: at once on the Ray scorers when there are some, else one by one."""
+        if self.scorers is None or self.use_llm_ops:  # llm ops use this process's chef model
+            for c in cands:
+                self._execute(c)
+            return
+        runs = [c for c in cands if self._prepare(c)]
+        results = self.scorers.score([ScoreJob(self.task_file, c.recipe, c.out_dir) for c in runs])
+        for c, result in zip(runs, results):
+            self._absorb(c, result)
+
+    def _absorb(self, c: Candidate, result: dict[str, Any]) -> None:
+        """Take a scoring result (and the verifier's report) into the candidate; save its status."""
+        c.records, c.seconds = result["records"], result["seconds"]
+        if result["status"] != "ok":
+            c.status, c.error = "failed", result["error"]
             self._save_status(c)
-            return c
-        try:
-            self.verifier.verify(c.out_dir / "run", sample=self.config.sample, seed=self.config.seed)
-        except LLMError:
-            raise  # the judge is down: that is the run's problem, not this recipe's
+            return
         verify = json.loads((c.out_dir / "run" / "verify.json").read_text())
         c.score = float(verify["score"])
         c.histogram, c.per_source, c.reasons = feedback_from_verify(verify)
         c.parts = {k: v for k, v in verify.get("reward", {}).items() if k != "breadth_detail"}
         c.status = "ok"
-        c.seconds = time.time() - t0
         self._save_status(c)
         self.log(f"candidate {c.id} ({c.origin}): {c.records} records, score {c.score:.3f}")
-        return c
 
     def _save_status(self, c: Candidate) -> None:
         write_json_atomic(c.out_dir / "status.json", c.summary())
@@ -168,21 +187,25 @@ class Cook:
 
         with self._bar("drafting", None, "tok") as bar:
             drafts = self.chef.draft(task, profiles, profiles_text, dev, cfg.n, progress=bar)
-        ran: dict[str, Candidate] = {}  # program -> the candidate that ran it
         with self._bar("executing", len(drafts), "recipe") as bar:
-            for d in drafts:
-                c = self._from_draft(d)
-                self.candidates.append(c)
-                if c.program in ran:
-                    self._share(c, ran[c.program])
-                else:
+            drafted = [self._from_draft(d) for d in drafts]
+            self.candidates.extend(drafted)
+            ran: dict[str, Candidate] = {}  # program -> the first draft with it, the only one that runs it
+            runs = [c for c in drafted if c.program is None or ran.setdefault(c.program, c) is c]
+            if self.scorers is not None:  # all at once, then the bar jumps
+                self._execute_all(runs)
+                bar.update(len(runs))
+            for c, d in zip(drafted, drafts):
+                shared = c.program is not None and ran[c.program] is not c
+                if shared:
+                    self._share(c, ran[c.program])  # type: ignore[index]
+                elif self.scorers is None:
                     self._execute(c)
-                    if c.program is not None:
-                        ran[c.program] = c
+                if shared or self.scorers is None:
+                    bar.update()
                 # The chef's raw answers (every repair round), so an invalid draft can be read, not just its error.
                 rounds = [f"--- round {k} ---\n{text}" for k, text in enumerate(d.history)]
                 (c.out_dir / "response.txt").write_text("\n\n".join(rounds) + "\n", encoding="utf-8")
-                bar.update()
         sampled = list(self.candidates)
         executable = sum(c.status == "ok" for c in sampled)
         dvs = sum(c.reward for c in sampled) / max(1, len(sampled))

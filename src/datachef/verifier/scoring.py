@@ -1,0 +1,180 @@
+"""Scoring recipes (execute, then verify): one at a time in this process (`score_recipe`), or many at once on Ray
+actors (`RayScorers`), for cook's drafts, chef-eval's recipes and RL rollouts.
+
+Each Ray actor builds its judge once (a model loads once per worker, never crosses a process boundary) and keeps
+one `Verifier` per task. A recipe whose worker crashes or runs past the time limit is that recipe's failure (its
+worker is replaced), never the run's; a judge that is down stops the run, as it does in-process.
+Actors write each run into the job's folder: on a cluster of several machines that folder must be on storage
+every node sees.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ..engine import run_recipe
+from ..errors import DatachefError
+from ..spec import Recipe, TaskSpec
+from .config import VerifierConfig
+
+
+def score_recipe(recipe: Recipe, task: TaskSpec, folder: Path, verifier: Any, *, sample: int, seed: int,
+                 cache_dir: Path | None = None, llm: Any = None) -> dict[str, Any]:
+    """Run `recipe` into FOLDER/run and verify it (FOLDER/run/verify.json). Returns status ("ok" | "failed"),
+    error, score (the verifier's reward), records, paper (the paper-style reward, for comparison) and seconds.
+    A recipe that fails to run is a result; a judge that fails raises (that is the run's problem)."""
+    t0 = time.time()
+    folder = Path(folder)
+    try:
+        m = run_recipe(recipe, task, folder / "run", cache_dir=cache_dir, progress=False, llm=llm)
+    except DatachefError as e:
+        return failed(str(e), time.time() - t0)
+    verifier.verify(folder / "run", sample=sample, seed=seed)
+    verify = json.loads((folder / "run" / "verify.json").read_text(encoding="utf-8"))
+    return {"status": "ok", "error": None, "score": float(verify["score"]), "records": m.output.records,
+            "paper": verify.get("reward", {}).get("paper"), "seconds": round(time.time() - t0, 1)}
+
+
+def failed(error: str, seconds: float = 0.0) -> dict[str, Any]:
+    return {"status": "failed", "error": error, "score": 0.0, "records": 0, "paper": None,
+            "seconds": round(seconds, 1)}
+
+
+@dataclass
+class ScoreJob:
+    task_file: Path  # the task YAML: workers load the task (and its sources) themselves
+    recipe: Recipe
+    folder: Path  # the run goes to FOLDER/run
+
+
+@dataclass
+class ScoringConfig:
+    sample: int = 100
+    seed: int = 0
+    reward: str = "composite"
+    cache_dir: Path | None = None
+    timeout_s: float | None = 1800.0  # per recipe; None = no limit
+    judge_mode: str = "auto"  # Verifier's judge_mode
+
+
+class _Scorer:
+    """One worker: its judge and a Verifier per task."""
+
+    def __init__(self, judge_factory: Callable[[], Any], config: ScoringConfig):
+        self.judge = judge_factory()
+        self.config = config
+        self.verifiers: dict[str, Any] = {}
+
+    def score(self, task_file: str, recipe: dict[str, Any], folder: str) -> dict[str, Any]:
+        from ..io import load_task
+        from .run import Verifier
+
+        c = self.config
+        try:
+            task = load_task(Path(task_file))
+            parsed = Recipe.model_validate(recipe)
+        except DatachefError as e:
+            return failed(str(e))
+        verifier = self.verifiers.get(task_file)
+        if verifier is None:
+            verifier = self.verifiers[task_file] = Verifier(task, judge=self.judge, judge_mode=c.judge_mode,
+                                                            config=VerifierConfig(reward=c.reward))
+        return score_recipe(parsed, task, Path(folder), verifier, sample=c.sample, seed=c.seed,
+                            cache_dir=c.cache_dir)
+
+
+class RayScorers:
+    """Score many recipes at once on Ray actors (one CPU each). Use inside `engine.ray_session(...)`.
+
+        with ray_session(address):
+            with RayScorers(judge_spec.build, ScoringConfig(sample=100)) as scorers:
+                results = scorers.score([ScoreJob(task_file, recipe, folder), ...])   # in job order
+
+    `judge_factory` is called in each worker (e.g. a `ClientSpec`'s `build`): it must pickle."""
+
+    def __init__(self, judge_factory: Callable[[], Any], config: ScoringConfig | None = None, *,
+                 workers: int | None = None, log: Callable[[str], None] | None = None):
+        from ..engine.ray_session import cluster_cpus, import_ray
+
+        self.ray = import_ray()
+        if not self.ray.is_initialized():
+            raise DatachefError("Ray is not initialised: use RayScorers inside engine.ray_session(...)")
+        self.judge_factory, self.config = judge_factory, config or ScoringConfig()
+        self.workers = workers or cluster_cpus(self.ray)
+        self.log = log or (lambda m: None)
+        self._actor_cls = self.ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0)(_Scorer)
+        self._actors: list[Any] = []
+
+    def __enter__(self) -> "RayScorers":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for actor in self._actors:
+            self.ray.kill(actor)
+        self._actors.clear()
+
+    def _new_actor(self) -> Any:
+        actor = self._actor_cls.remote(self.judge_factory, self.config)
+        self._actors.append(actor)
+        return actor
+
+    def _retire(self, actor: Any) -> None:
+        self.ray.kill(actor)
+        self._actors.remove(actor)
+
+    def score(self, jobs: list[ScoreJob]) -> list[dict[str, Any]]:
+        """The result of each job, in job order (as `score_recipe` returns them)."""
+        ray = self.ray
+        results: list[dict[str, Any] | None] = [None] * len(jobs)
+        pending = list(range(len(jobs)))[::-1]
+        idle = list(self._actors)
+        while len(self._actors) < min(self.workers, len(jobs)):
+            idle.append(self._new_actor())
+        running: dict[Any, tuple[int, Any, float]] = {}  # ref -> (job index, actor, start time)
+        timeout = self.config.timeout_s
+        while pending or running:
+            while pending and idle:
+                k = pending.pop()
+                actor = idle.pop()
+                job = jobs[k]
+                ref = actor.score.remote(str(job.task_file), job.recipe.model_dump(mode="json", exclude_none=True),
+                                         str(job.folder))
+                running[ref] = (k, actor, time.time())
+            ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
+            for ref in ready:
+                k, actor, _t = running.pop(ref)
+                try:
+                    results[k] = ray.get(ref)
+                    idle.append(actor)
+                except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as e:
+                    results[k] = failed(f"worker crashed: {type(e).__name__}: {str(e).splitlines()[0]}",
+                                        time.time() - _t)
+                    self.log(f"recipe {k}: {results[k]['error']}")
+                    self._retire(actor)
+                    idle.append(self._new_actor())
+                except ray.exceptions.RayTaskError as e:
+                    # What scoring raised beyond a recipe's own failure (the judge is down, a verifier error)
+                    # stops the run, as it does in-process.
+                    raise _cause(e) from None
+            if timeout is not None:
+                now = time.time()
+                for ref, (k, actor, t0) in list(running.items()):
+                    if now - t0 > timeout:
+                        running.pop(ref)
+                        results[k] = failed(f"timed out after {timeout:g} s (worker stopped)", now - t0)
+                        self.log(f"recipe {k}: {results[k]['error']}")
+                        self._retire(actor)
+                        idle.append(self._new_actor())
+        return [r for r in results if r is not None]
+
+
+def _cause(e: BaseException) -> BaseException:
+    """What a Ray task raised, out of Ray's wrapper."""
+    cause = getattr(e, "cause", None)
+    return cause if isinstance(cause, BaseException) else e
