@@ -79,7 +79,7 @@ def test_every_pool_expert_recipe_equal(ray_cluster, tmp_path):
 # -- every op and source form --------------------------------------------------------------------------------------
 def _sources(tmp: Path) -> list[dict]:
     """A JSONL file with a BOM, blank lines and duplicates; a gzipped JSONL; a CSV (read on the driver); a saved
-    Hugging Face dataset (read by the workers)."""
+    Hugging Face dataset and a Parquet file (read by the workers)."""
     import datasets
 
     rows = math_rows(300)
@@ -97,8 +97,14 @@ def _sources(tmp: Path) -> list[dict]:
         f"\"What is {i} times 2? Show each step of the work.\",\"{i} * 2 = {2 * i}\n#### {2 * i}\""
         for i in range(60)) + "\n")
     datasets.Dataset.from_list(math_rows(250, start=5000)).save_to_disk(str(tmp / "sources" / "saved"))
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.Table.from_pylist(math_rows(90, start=7000)), tmp / "sources" / "cols.parquet",
+                   row_group_size=25)  # four row groups, read by four workers
     return [{"id": "main", "uri": "sources/main.jsonl"}, {"id": "more", "uri": "sources/more.jsonl.gz"},
-            {"id": "table", "uri": "sources/table.csv"}, {"id": "saved", "uri": "disk:sources/saved"}]
+            {"id": "table", "uri": "sources/table.csv"}, {"id": "saved", "uri": "disk:sources/saved"},
+            {"id": "cols", "uri": "sources/cols.parquet"}]
 
 
 def _task(tmp: Path, sources: list[dict]) -> Path:
@@ -134,7 +140,8 @@ EVERY_OP = [
     {"id": "table", "op": "load", "args": {"source": "table"}},
     {"id": "saved", "op": "load", "args": {"source": "saved", "limit": 200}},
     {"id": "saved_some", "op": "sample", "input": "saved", "args": {"fraction": 0.5, "seed": 3}},
-    {"id": "extra", "op": "concat", "inputs": ["more_named", "table", "saved_some"]},
+    {"id": "cols", "op": "load", "args": {"source": "cols", "limit": 60}},
+    {"id": "extra", "op": "concat", "inputs": ["more_named", "table", "saved_some", "cols"]},
     {"id": "extra_cols", "op": "select", "input": "extra", "args": {"fields": ["problem", "solution"]}},
     {"id": "pool", "op": "mix", "inputs": ["long", "extra_cols"], "args": {"weights": [3, 1], "total": 400,
                                                                           "seed": 1}},
@@ -152,7 +159,7 @@ def test_every_op_and_source_form_equal(ray_cluster, tmp_path):
     # The planted rows were met: every drop kind happened, so equality above covers them.
     assert steps["good"]["dropped"] and steps["english"]["dropped"] and steps["clean"]["dropped"]
     assert steps["unique"]["dropped"]["duplicate"] > 30 and steps["distinct"]["dropped"]["near_duplicate"] > 30
-    assert steps["main"]["rows_out"] == 388 and steps["more"]["rows_out"] == 100
+    assert steps["main"]["rows_out"] == 388 and steps["more"]["rows_out"] == 100 and steps["cols"]["rows_out"] == 60
 
 
 def test_stage_shared_by_two_consumers_and_cache_reuse(ray_cluster, tmp_path):

@@ -5,8 +5,8 @@ Rows travel as serialised JSON (one binary column), never as Arrow columns, so n
 corpus is byte-identical to the local executor's, in the same order (Ray Data's `preserve_order`). Per stage:
 
 1. Input: a Ray Dataset of rows `{i, line, line_no}`: an upstream stage's cached rows, a JSONL source's lines (read
-   and cut into blocks by the driver, parsed by the workers), or index ranges of a Hugging Face / saved dataset that
-   each worker reads itself (`source_dataset`).
+   and cut into blocks by the driver, parsed by the workers), or row groups of a Parquet file / index ranges of a
+   Hugging Face or saved dataset that each worker reads itself.
 2. A global head op with a parallel form computes per-row features on the workers (dedup_exact: a 64-bit key;
    dedup_near: MinHash band hashes and signatures). The decision is the op's own code, on the driver, over those
    compact features or the input lengths (first occurrence, LSH clustering with union-find, seeded sample/mix):
@@ -17,7 +17,7 @@ corpus is byte-identical to the local executor's, in the same order (Ray Data's 
 
 Stages whose head has no parallel form run on the driver with the local code, so every recipe runs and gives the
 same answer: `shuffle` and the LLM ops (whose parallelism is the LLM server's), sources read with
-`on_malformed: skip` or a seeded subset (`shuffle_seed`), and JSON, CSV, Parquet and streamed Hub sources.
+`on_malformed: skip` or a seeded subset (`shuffle_seed`), and JSON, CSV and streamed Hub sources.
 """
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def _quiet_ray_data(ray: Any) -> None:
 class BlockPlan:
     """Everything a worker needs to turn a block of input into output rows; shipped once per stage."""
 
-    mode: str  # "rows" (cached rows) | "jsonl" (source lines) | "dataset" (index ranges of a datasets.Dataset)
+    mode: str  # "rows" (cached rows) | "jsonl" (source lines) | "parquet" (row groups) | "dataset" (index ranges)
     head_id: str | None = None  # the head step applied before the chain (None when the head is in the chain)
     source_id: str | None = None
     source_file: str | None = None  # for errors on a malformed line
@@ -135,6 +135,22 @@ def _plan(ray: Any, key: str, ref: Any) -> BlockPlan:
 
 def _input_rows(plan: BlockPlan, block: Any) -> Iterator[tuple[int, Row]]:
     """(input position, row) for each row of a block."""
+    if plan.mode == "parquet":  # whole row groups, read as the file source reads them
+        from ..sources.files import _parquet_columns, _plain_batch
+
+        import pyarrow.parquet as pq
+
+        pf = pq.ParquetFile(plan.source_file)
+        columns = _parquet_columns(pf)
+        for group, start, end in zip(*(block.column(c).to_pylist() for c in ("group", "start", "end"))):
+            i = start
+            for batch in pf.iter_batches(batch_size=1024, row_groups=[group], columns=columns):
+                for row in _plain_batch(batch).to_pylist():
+                    if i >= end:
+                        return
+                    yield i, row
+                    i += 1
+        return
     if plan.mode == "dataset":
         from ..sources import open_source
 
@@ -347,6 +363,20 @@ class RayStageRunner:
             src.resolve_split(p.split)  # an unknown split fails as it would locally
             plan = BlockPlan(mode="jsonl", source_file=str(src.path), **base)  # type: ignore[arg-type]
             return plan, self._blocks(_jsonl_lines(src.path, src.gzipped, p.limit), src.path.stat().st_size)
+        if isinstance(src, FileSource) and src.format == "parquet":
+            src.resolve_split(p.split)
+            meta = src._parquet_file().metadata
+            groups, start = [], 0
+            limit = p.limit if p.limit is not None else meta.num_rows
+            for g in range(meta.num_row_groups):
+                if start >= limit:
+                    break
+                rows = meta.row_group(g).num_rows
+                groups.append({"group": g, "start": start, "end": min(start + rows, limit)})
+                start += rows
+            plan = BlockPlan(mode="parquet", source_file=str(src.path), **base)  # type: ignore[arg-type]
+            n = min(limit, meta.num_rows)
+            return plan, ((self.ray.data.from_items(groups, override_num_blocks=len(groups)) if groups else None), n)
         if isinstance(src, (HFSource, DiskSource)) and not (isinstance(src, HFSource) and src.spec.streaming):
             split = src.resolve_split(p.split)
             n = len(src.dataset(split))
