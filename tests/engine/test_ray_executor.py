@@ -138,10 +138,11 @@ EVERY_OP = [
     {"id": "more", "op": "load", "args": {"source": "more", "limit": 100}},
     {"id": "more_named", "op": "rename", "input": "more", "args": {"mapping": {"problem": "problem"}}},
     {"id": "table", "op": "load", "args": {"source": "table"}},
-    {"id": "saved", "op": "load", "args": {"source": "saved", "limit": 200}},
+    {"id": "saved", "op": "load", "args": {"source": "saved", "limit": 200, "shuffle_seed": 2}},
+    {"id": "main_some", "op": "load", "args": {"source": "main", "limit": 50, "shuffle_seed": 4}},
     {"id": "saved_some", "op": "sample", "input": "saved", "args": {"fraction": 0.5, "seed": 3}},
-    {"id": "cols", "op": "load", "args": {"source": "cols", "limit": 60}},
-    {"id": "extra", "op": "concat", "inputs": ["more_named", "table", "saved_some", "cols"]},
+    {"id": "cols", "op": "load", "args": {"source": "cols", "limit": 60, "shuffle_seed": 1}},
+    {"id": "extra", "op": "concat", "inputs": ["more_named", "table", "saved_some", "cols", "main_some"]},
     {"id": "extra_cols", "op": "select", "input": "extra", "args": {"fields": ["problem", "solution"]}},
     {"id": "pool", "op": "mix", "inputs": ["long", "extra_cols"], "args": {"weights": [3, 1], "total": 400,
                                                                           "seed": 1}},
@@ -160,6 +161,7 @@ def test_every_op_and_source_form_equal(ray_cluster, tmp_path):
     assert steps["good"]["dropped"] and steps["english"]["dropped"] and steps["clean"]["dropped"]
     assert steps["unique"]["dropped"]["duplicate"] > 30 and steps["distinct"]["dropped"]["near_duplicate"] > 30
     assert steps["main"]["rows_out"] == 388 and steps["more"]["rows_out"] == 100 and steps["cols"]["rows_out"] == 60
+    assert steps["main_some"]["rows_out"] == 50 and steps["saved"]["rows_out"] == 200  # seeded subsets
 
 
 def test_stage_shared_by_two_consumers_and_cache_reuse(ray_cluster, tmp_path):

@@ -17,7 +17,7 @@ corpus is byte-identical to the local executor's, in the same order (Ray Data's 
 
 Stages whose head has no parallel form run on the driver with the local code, so every recipe runs and gives the
 same answer: `shuffle` and the LLM ops (whose parallelism is the LLM server's), sources read with
-`on_malformed: skip` or a seeded subset (`shuffle_seed`), and JSON, CSV and streamed Hub sources.
+`on_malformed: skip`, and JSON, CSV and streamed Hub sources.
 """
 from __future__ import annotations
 
@@ -81,6 +81,7 @@ class BlockPlan:
     source_file: str | None = None  # for errors on a malformed line
     dataset: tuple[Any, str | None, Any] | None = None  # (SourceSpec, base dir, split) to reopen in the worker
     mask: Any = None  # ObjectRef of an int8 array over input positions: 1 = dropped by the head
+    subset: Any = None  # ObjectRef of a bool array over a source's rows: the seeded subset `load` keeps (or None)
     mask_reason: str = ""
     chain: list[tuple[str, RecordOp]] = field(default_factory=list)  # (step id, op), fused per-record steps
     features: Any = None  # the global op whose per-row features a features pass computes
@@ -128,6 +129,8 @@ def _plan(ray: Any, key: str, ref: Any) -> BlockPlan:
             plan.features.setup()
         if plan.mask is not None:
             plan.mask = ray.get(plan.mask)
+        if plan.subset is not None:
+            plan.subset = ray.get(plan.subset)
         _PLANS.clear()  # one stage at a time per worker: keep memory to the current plan
         _PLANS[key] = plan
     return plan
@@ -148,7 +151,8 @@ def _input_rows(plan: BlockPlan, block: Any) -> Iterator[tuple[int, Row]]:
                 for row in _plain_batch(batch).to_pylist():
                     if i >= end:
                         return
-                    yield i, row
+                    if plan.subset is None or plan.subset[i]:
+                        yield i, row
                     i += 1
         return
     if plan.mode == "dataset":
@@ -157,8 +161,9 @@ def _input_rows(plan: BlockPlan, block: Any) -> Iterator[tuple[int, Row]]:
         spec, base, split = plan.dataset  # type: ignore[misc]
         ds = open_source(spec, Path(base) if base else None).dataset(split)
         for start, end in zip(block.column("start").to_pylist(), block.column("end").to_pylist()):
-            for k, row in enumerate(ds.select(range(start, end))):
-                yield start + k, dict(row)
+            wanted = [i for i in range(start, end) if plan.subset is None or plan.subset[i]]
+            for i, row in zip(wanted, ds.select(wanted)):
+                yield i, dict(row)
         return
     positions = block.column("i").to_pylist()
     lines = block.column("line").to_pylist()
@@ -171,7 +176,9 @@ def _input_rows(plan: BlockPlan, block: Any) -> Iterator[tuple[int, Row]]:
 
     fail = Malformed(plan.source_id or "", plan.source_file, "fail", None)
     for i, line, line_no in zip(positions, lines, block.column("line_no").to_pylist()):
-        yield i, _parse_json_line(line, line_no, fail)  # type: ignore[misc]  # "fail" raises, never None
+        row = _parse_json_line(line, line_no, fail)  # every line is parsed, as locally: a bad one fails the run
+        if plan.subset is None or plan.subset[i]:
+            yield i, row  # type: ignore[misc]  # "fail" raises, never returns None
 
 
 def run_block(block: Any, *, plan_key: str, plan_ref: list) -> Any:
@@ -355,44 +362,68 @@ class RayStageRunner:
 
         op = head.op
         p = op.params  # type: ignore[attr-defined]
-        if p.shuffle_seed is not None or p.on_malformed != "fail":
+        if p.on_malformed != "fail":  # skipped lines would shift every later row's index
             return None
+        # A seeded subset (`limit` + `shuffle_seed`): which rows `load` keeps depends only on the row count and
+        # the seed (reservoir sampling), so the driver computes them once every row is counted.
+        subset = p.shuffle_seed is not None and p.limit is not None
+        read_limit = None if subset else p.limit
         src = op._source()  # type: ignore[attr-defined]
         base = dict(head_id=head.step.id, source_id=p.source)
+        found: tuple[BlockPlan, tuple[Any, int]] | None = None
         if isinstance(src, FileSource) and src.format == "jsonl":
             src.resolve_split(p.split)  # an unknown split fails as it would locally
             plan = BlockPlan(mode="jsonl", source_file=str(src.path), **base)  # type: ignore[arg-type]
-            return plan, self._blocks(_jsonl_lines(src.path, src.gzipped, p.limit), src.path.stat().st_size)
-        if isinstance(src, FileSource) and src.format == "parquet":
-            src.resolve_split(p.split)
-            meta = src._parquet_file().metadata
-            groups, start = [], 0
-            limit = p.limit if p.limit is not None else meta.num_rows
-            for g in range(meta.num_row_groups):
-                if start >= limit:
-                    break
-                rows = meta.row_group(g).num_rows
-                groups.append({"group": g, "start": start, "end": min(start + rows, limit)})
-                start += rows
-            plan = BlockPlan(mode="parquet", source_file=str(src.path), **base)  # type: ignore[arg-type]
-            n = min(limit, meta.num_rows)
-            return plan, ((self.ray.data.from_items(groups, override_num_blocks=len(groups)) if groups else None), n)
-        if isinstance(src, (HFSource, DiskSource)) and not (isinstance(src, HFSource) and src.spec.streaming):
-            split = src.resolve_split(p.split)
-            n = len(src.dataset(split))
-            if p.limit is not None:
-                n = min(n, p.limit)
-            if n == 0:
-                return BlockPlan(mode="rows", **base), (None, 0)  # type: ignore[arg-type]
-            step = max(1, min(DATASET_RANGE_ROWS, -(-n // (2 * self.cpus))))
-            starts = list(range(0, n, step))
-            ranges = [{"start": s, "end": min(n, s + step)} for s in starts]
-            local_dir = getattr(src, "local_dir", None)
-            spec = src.spec.model_copy(update={"uri": f"hf:{local_dir}" if local_dir else src.spec.uri}) \
-                if isinstance(src, HFSource) else src.spec.model_copy(update={"uri": f"disk:{src.path}"})
-            plan = BlockPlan(mode="dataset", dataset=(spec, None, split), **base)  # type: ignore[arg-type]
-            return plan, (self.ray.data.from_items(ranges, override_num_blocks=len(ranges)), n)
-        return None
+            found = plan, self._blocks(_jsonl_lines(src.path, src.gzipped, read_limit), src.path.stat().st_size)
+        elif isinstance(src, FileSource) and src.format == "parquet":
+            found = self._parquet_input(src, p.split, read_limit, base)
+        elif isinstance(src, (HFSource, DiskSource)) and not (isinstance(src, HFSource) and src.spec.streaming):
+            found = self._dataset_input(src, p.split, read_limit, base)
+        if found is not None and subset:
+            plan, (_ds, n) = found
+            from ..ops.load import _reservoir
+
+            keep = np.zeros(n, dtype=bool)
+            keep[[i for i, _ in _reservoir(((i, None) for i in range(n)), p.limit, p.shuffle_seed)]] = True
+            plan.subset = self.ray.put(keep)
+        return found
+
+    def _parquet_input(self, src: Any, split: str | None, read_limit: int | None,
+                       base: dict[str, Any]) -> tuple[BlockPlan, tuple[Any, int]]:
+        """Row groups of a Parquet file, each read by a worker."""
+        src.resolve_split(split)
+        meta = src._parquet_file().metadata
+        groups, start = [], 0
+        limit = read_limit if read_limit is not None else meta.num_rows
+        for g in range(meta.num_row_groups):
+            if start >= limit:
+                break
+            rows = meta.row_group(g).num_rows
+            groups.append({"group": g, "start": start, "end": min(start + rows, limit)})
+            start += rows
+        plan = BlockPlan(mode="parquet", source_file=str(src.path), **base)  # type: ignore[arg-type]
+        n = min(limit, meta.num_rows)
+        return plan, ((self.ray.data.from_items(groups, override_num_blocks=len(groups)) if groups else None), n)
+
+    def _dataset_input(self, src: Any, split: str | None, read_limit: int | None,
+                       base: dict[str, Any]) -> tuple[BlockPlan, tuple[Any, int]]:
+        """Index ranges of a Hugging Face or saved dataset, each read by a worker (which reopens the dataset)."""
+        from ..sources import HFSource
+
+        split = src.resolve_split(split)
+        n = len(src.dataset(split))
+        if read_limit is not None:
+            n = min(n, read_limit)
+        if n == 0:
+            return BlockPlan(mode="dataset", **base), (None, 0)  # type: ignore[arg-type]
+        step = max(1, min(DATASET_RANGE_ROWS, -(-n // (2 * self.cpus))))
+        starts = list(range(0, n, step))
+        ranges = [{"start": s, "end": min(n, s + step)} for s in starts]
+        local_dir = getattr(src, "local_dir", None)
+        spec = src.spec.model_copy(update={"uri": f"hf:{local_dir}" if local_dir else src.spec.uri}) \
+            if isinstance(src, HFSource) else src.spec.model_copy(update={"uri": f"disk:{src.path}"})
+        plan = BlockPlan(mode="dataset", dataset=(spec, None, split), **base)  # type: ignore[arg-type]
+        return plan, (self.ray.data.from_items(ranges, override_num_blocks=len(ranges)), n)
 
     # -- global ops: features and the decision ---------------------------------------------------------------
     def _decide(self, head: BoundStep, inputs: tuple[Any, int], lengths: list[int]) -> tuple[np.ndarray, str]:
