@@ -21,7 +21,8 @@ def rollout(kitchen):  # noqa: F811
 
 
 def _reward(tmp_path, kind="composite", **kw):
-    return RecipeReward(RewardConfig(kind=kind, sample=20, cache_dir=tmp_path / "cache"), judge=Judge("judge"),
+    return RecipeReward(RewardConfig(kind=kind, form="typed", sample=20, cache_dir=tmp_path / "cache"),
+                        judge=Judge("judge"),
                         work_dir=tmp_path / "rewards", **kw)
 
 

@@ -54,7 +54,7 @@ class ChefConfig:
     seed: int = 0
 
 
-def _json_answer(text: str) -> Any:
+def json_answer(text: str) -> Any:
     """The JSON object in a model's answer (from the first '{' to the last '}'). Raises ValueError with a readable
     reason."""
     m = re.search(r"\{.*\}", text, re.DOTALL)
@@ -69,7 +69,7 @@ def _json_answer(text: str) -> Any:
 def parse_typed(text: str, task: TaskSpec, profiles: list[SourceProfile], index: int,
                 seed: int) -> tuple[ChefRecipe, Recipe]:
     """JSON text → ChefRecipe → compiled Recipe, validated by the engine. Raises ValueError with a readable reason."""
-    data = _json_answer(text)
+    data = json_answer(text)
     try:
         chef = ChefRecipe.model_validate(data)
     except ValidationError as e:
@@ -102,7 +102,7 @@ def parse_typed(text: str, task: TaskSpec, profiles: list[SourceProfile], index:
 def parse_steps(text: str, task: TaskSpec, index: int) -> Recipe:
     """JSON text → a `steps` Recipe, compiled by the engine (ops, args, inputs, fields, output). Raises ValueError
     with a readable reason."""
-    data = _json_answer(text)
+    data = json_answer(text)
     if not isinstance(data, dict):
         raise ValueError("the answer is not a JSON object")
     data = {**data, "name": f"chef-{index}", "task": task.name}

@@ -1,7 +1,10 @@
-"""Teaching the chef by reinforcement learning (the paper's §3.3): the reward of a policy's completion
-(`reward`: parse, compile, execute, verify; penalties for what does not run).
+"""Teaching the chef by reinforcement learning (the paper's §3.3): the policy's compact prompt and answer
+(`policy`), the reward of a completion (`reward`: parse, compile, execute, verify; penalties for what does not
+run), and demonstrations by rejection sampling (`demos`).
 
-Built so far: the reward. Demonstrations, cold-start SFT and GRPO (TRL) build on it (issue 12)."""
+Built so far: these. Cold-start SFT and GRPO (TRL) build on them (issue 12)."""
+from .policy import compact_prompt, compact_schema, from_chef_recipe, options, parse_compact
 from .reward import REWARD_KINDS, RecipeReward, RewardConfig, RewardResult, RolloutTask
 
-__all__ = ["REWARD_KINDS", "RecipeReward", "RewardConfig", "RewardResult", "RolloutTask"]
+__all__ = ["REWARD_KINDS", "RecipeReward", "RewardConfig", "RewardResult", "RolloutTask", "compact_prompt",
+           "compact_schema", "from_chef_recipe", "options", "parse_compact"]

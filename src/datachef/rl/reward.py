@@ -1,5 +1,6 @@
-"""The RL reward (the paper's R(r), §3.3): a policy's completion — a typed recipe as JSON text — is parsed, compiled,
-executed and verified; its reward is the verifier's score of the corpus it produced.
+"""The RL reward (the paper's R(r), §3.3): a policy's completion — a recipe as JSON text, in the policy's compact
+form (rl.policy) or the chef's typed form — is parsed, compiled, executed and verified; its reward is the
+verifier's score of the corpus it produced.
 
     reward = RecipeReward(RewardConfig(kind="composite"), judge="local")          # or scorers=RayScorers(...)
     results = reward([completion, ...], [rollout_task, ...])                        # one RewardResult each
@@ -34,6 +35,7 @@ from ..sources import open_source, profile_source
 from ..spec import SourceProfile, TaskSpec
 from ..verifier import Verifier, VerifierConfig
 from ..verifier.scoring import ScoreJob, score_recipe
+from .policy import parse_compact
 
 RewardKind = Literal["composite", "paper", "sparse"]
 REWARD_KINDS: tuple[str, ...] = ("composite", "paper", "sparse")
@@ -42,6 +44,7 @@ REWARD_KINDS: tuple[str, ...] = ("composite", "paper", "sparse")
 @dataclass
 class RewardConfig:
     kind: RewardKind = "composite"
+    form: Literal["compact", "typed"] = "compact"  # the policy's answer: rl.policy's compact JSON or the chef's
     sample: int = 100  # instances the verifier judges per recipe
     seed: int = 0
     cache_dir: Path | None = None  # the step cache every scorer shares
@@ -112,8 +115,9 @@ class RecipeReward:
         runs: dict[tuple[str, str], list[int]] = {}  # (task file, program) -> completions with that program
         recipes: dict[tuple[str, str], Any] = {}
         for i, (text, rt) in enumerate(zip(completions, tasks)):
+            parse = parse_compact if self.config.form == "compact" else parse_typed
             try:
-                _chef, recipe = parse_typed(text, rt.task, rt.profiles, i, self.config.seed)
+                _chef, recipe = parse(text, rt.task, rt.profiles, i, self.config.seed)
             except ValueError as e:
                 results[i] = RewardResult(self.format_penalty, "format_violation", error=str(e))
                 continue
