@@ -86,14 +86,15 @@ def test_kitchen_commands(tmp_path):
 
 HELP = {
     "inspect": ["--examples", "--scan", "--json"],
-    "run": ["--task", "--out", "--format", "--cache-dir", "--seed", "--llm", "--model", "--base-url", "--quiet"],
+    "run": ["--task", "--out", "--format", "--cache-dir", "--seed", "--llm", "--model", "--base-url", "--executor",
+            "--address", "--quiet"],
     "serve": ["--kind", "--model", "--base-url", "--host", "--port", "--no-cache"],
     "schema": ["task|recipe|record|manifest", "--task"],
     "ops": ["--json"],
     "verify": ["--task", "--judge", "--model", "--base-url", "--sample", "--seed"],
     "cook": ["--out", "--kitchen", "--n", "--chef", "--model", "--base-url", "--coder-model", "--decoupled", "--mode",
              "--search-budget", "--judge", "--judge-model", "--judge-base-url", "--sample", "--threads",
-             "--cache-dir", "--quiet"],
+             "--cache-dir", "--executor", "--address", "--quiet"],
     "train": ["--out", "--base", "--profile", "--resume", "--lora", "--full", "--bf16", "--fp32", "--epochs", "--lr",
               "--max-samples", "--lora-targets"],
     "eval": ["--task", "--out", "--limit", "--batch-size", "--max-new-tokens"],
@@ -103,12 +104,14 @@ HELP = {
     "kitchen list": ["built-in kitchens"],
     "kitchen prepare": ["--out", "--seed", "--force"],
     "chef-eval": ["--out", "--split", "--pool", "--task", "--n", "--chef", "--model", "--base-url", "--mode", "--judge",
-                  "--sample", "--reward", "--no-expert", "--jobs", "--seed", "--threads"],
+                  "--sample", "--reward", "--no-expert", "--jobs", "--seed", "--threads", "--executor", "--address"],
     "pool list": ["--json"],
     "pool prepare": ["--out", "--all", "--split", "--hub", "--seed", "--force"],
     "pool sample": ["--n", "--out", "--tasks-dir", "--seed", "--task-seed"],
     "pool fetch": ["data packages"],
     "pool check": ["leak check", "planted"],
+    "rl demos": ["--out", "--instances", "--task", "--teacher", "--threshold", "--per-instance", "--judge",
+                 "--executor", "demos.jsonl"],
 }
 
 
@@ -185,6 +188,9 @@ def bad_calls(make_task, tmp_path):
         "pool sample": [(["--out", out], "Missing option '--n'"), (["--n", "0", "--out", out], "'--n'")],
         "pool fetch": [(["extra"], "unexpected extra argument")],
         "pool check": [([str(tmp_path)], "no prepared training and held-out tasks"), ([], "Missing argument")],
+        "rl demos": [(["--out", out], "give --instances DIR or at least one --task FILE"),
+                     (["--task", "t.yaml", "--teacher", "oracle", "--out", out], "unknown teacher 'oracle'"),
+                     (["--task", "t.yaml", "--threshold", "x", "--out", out], "'--threshold'")],
     }
 
 

@@ -24,7 +24,7 @@ LAYERS = {
     "engine": 5,
     "kit": 6, "verifier": 6, "report": 6, "kitchens": 6,
     "adapt": 7, "chef": 7, "pool": 7,
-    "rl": 8, "cli_options": 8, "cli_pool": 8.5,
+    "rl": 8, "cli_options": 8, "cli_pool": 8.5, "cli_rl": 8.5,
     "cli": 9,
 }
 

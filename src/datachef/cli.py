@@ -7,19 +7,18 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Callable, Iterator, Literal, Optional
+from typing import Annotated, Any, Callable, Literal, Optional
 
 import typer
 from pydantic import ValidationError
 
-from . import cli_pool
+from . import cli_pool, cli_rl
 from .adapt.train import TrainConfig
 from .cli_options import (TRAIN_OPTIONS, BaseModelOption, CacheDir, ChefBaseUrl, ChefForm, ChefModel, Executor,
                           Format, Judge, JudgeBaseUrl, JudgeModel, LlmBaseUrl, LlmModel, OutDir, Profile, RayAddress,
                           Reward, Sample, SchemaKind, Seed, ServedBaseUrl, ServedModel, TaskFile, TaskOption, Threads,
-                          TrainEpochs, TrainLr, TrainMaxSeqLen, with_options)
+                          TrainEpochs, TrainLr, TrainMaxSeqLen, set_torch_threads, with_options)
 from .errors import DatachefError
 from .llm import Backend, ClientSpec, make_role_client
 
@@ -50,27 +49,11 @@ app = _App(help="datachef: turn a task plus a pool of raw data sources into a ve
 kitchen_app = _App(help="Built-in offline example tasks (task + source pool + expert recipe).", no_args_is_help=True)
 app.add_typer(kitchen_app, name="kitchen")
 cli_pool.register(app, _App)
+cli_rl.register(app, _App)
 
 
 def _log(msg: str) -> None:
     typer.echo(msg, err=True)
-
-
-def set_torch_threads(threads: int) -> None:
-    """Set torch's CPU threads; 0 = auto: torch's default, or 1 when other jobs already load the machine. Measured on
-    2 cores under a load of ~4, two threads spent their time waiting at OpenMP barriers (drafting 8 recipes took
-    over 18 minutes, 5 with one thread; batched generation was 4.6x slower)."""
-    import os
-
-    if threads < 0:
-        raise typer.BadParameter("--threads must be >= 0")
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    if threads == 0 and hasattr(os, "getloadavg") and os.getloadavg()[0] >= max(1.0, cores / 2):
-        threads = 1
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
 
 
 # -------------------------------------------------------------------------------------------------------- commands
@@ -325,21 +308,13 @@ def chef_eval(out: OutDir = Path("runs/chef-eval"),
     typer.echo(f"wrote {out / 'chef_eval.json'}, {out / 'chef_eval.md'}, {out / 'chef_eval.html'}")
 
 
-@contextmanager
 def _scorers(executor: str, address: str | None, judge: ClientSpec, sample: int, seed: int, reward: str,
-             cache_dir: Path | None, quiet: bool) -> Iterator[Any]:
+             cache_dir: Path | None, quiet: bool):
     """Ray scorers for `--executor ray` (inside a Ray session for the command), else None."""
-    if executor != "ray":
-        yield None
-        return
-    from .engine.ray_session import ray_session
-    from .verifier.scoring import RayScorers, ScoringConfig
+    from .verifier.scoring import ScoringConfig, scorers_for
 
-    log = None if quiet else _log
-    with ray_session(address, log=log):
-        with RayScorers(judge.build, ScoringConfig(sample=sample, seed=seed, reward=reward, cache_dir=cache_dir),
-                        log=log) as scorers:
-            yield scorers
+    return scorers_for(executor, address, judge.build, ScoringConfig(sample=sample, seed=seed, reward=reward,
+                                                                     cache_dir=cache_dir), None if quiet else _log)
 
 
 def _pool_split(task_yaml: Path) -> str:

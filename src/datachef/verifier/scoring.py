@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ..engine import run_recipe
 from ..errors import DatachefError
@@ -178,3 +179,19 @@ def _cause(e: BaseException) -> BaseException:
     """What a Ray task raised, out of Ray's wrapper."""
     cause = getattr(e, "cause", None)
     return cause if isinstance(cause, BaseException) else e
+
+
+@contextmanager
+def scorers_for(executor: str, address: str | None, judge_factory: Callable[[], Any], config: ScoringConfig,
+                log: Callable[[str], None] | None = None) -> Iterator[RayScorers | None]:
+    """`RayScorers` inside a Ray session (joined at `address`, or a local one for the block) when `executor` is
+    "ray"; None (score in this process) when it is "local"."""
+    if executor != "ray":
+        yield None
+        return
+    from ..engine.ray_session import ray_session
+
+    with ray_session(address, log=log):
+        with RayScorers(judge_factory, config, log=log) as scorers:
+            yield scorers
+
