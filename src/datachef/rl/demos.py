@@ -121,7 +121,9 @@ def make_demos(instances: list[Path], teachers: list[Teacher], reward: RecipeRew
             if s["reward"] >= config.threshold and s["program"] not in programs and len(kept) < config.per_instance:
                 programs.add(s["program"])
                 kept.append(s)
-        write_json_atomic(record, {"instance": Path(file).stem, "task": rt.task.name, "file": str(file),
+        stem = Path(file).stem  # a pool instance is named <pool task>--<hash> (datachef pool sample)
+        write_json_atomic(record, {"instance": stem, "task": stem.split("--")[0] if "--" in stem else rt.task.name,
+                                   "file": str(file),
                                    "prompt": prompt, "proposals": scored, "kept": kept})
         log(f"[{n}/{len(instances)}] {Path(file).stem}: {len(proposals)} proposals, {len(kept)} kept"
             + (f" (best {kept[0]['reward']:.3f})" if kept else ""))
