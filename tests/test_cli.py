@@ -112,6 +112,8 @@ HELP = {
     "pool check": ["leak check", "planted"],
     "rl demos": ["--out", "--instances", "--task", "--teacher", "--threshold", "--per-instance", "--judge",
                  "--executor", "demos.jsonl"],
+    "rl sft": ["--demos", "--out", "--base", "--profile", "--epochs", "--lr", "--max-steps", "--eval-task",
+               "--eval-n", "--resume", "sft.json"],
 }
 
 
@@ -191,6 +193,9 @@ def bad_calls(make_task, tmp_path):
         "rl demos": [(["--out", out], "give --instances DIR or at least one --task FILE"),
                      (["--task", "t.yaml", "--teacher", "oracle", "--out", out], "unknown teacher 'oracle'"),
                      (["--task", "t.yaml", "--threshold", "x", "--out", out], "'--threshold'")],
+        "rl sft": [(["--out", out], "Missing option '--demos'"),
+                   (["--demos", str(tmp_path / "none.jsonl"), "--out", out], "demonstrations not found"),
+                   (["--demos", "d.jsonl", "--profile", "tpu", "--out", out], "'tpu' is not one of")],
     }
 
 

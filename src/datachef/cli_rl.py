@@ -1,5 +1,5 @@
 """`datachef rl ...`: teaching the chef by reinforcement learning. Registered on the main app by cli.py.
-So far: `rl demos` (cold-start demonstrations by rejection sampling)."""
+So far: `rl demos` (cold-start demonstrations by rejection sampling) and `rl sft` (cold-start SFT of the policy)."""
 from __future__ import annotations
 
 import json
@@ -8,8 +8,8 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
-from .cli_options import (CacheDir, ChefBaseUrl, ChefModel, Executor, Judge, JudgeBaseUrl, JudgeModel, OutDir,
-                          RayAddress, Reward, Sample, Seed, Threads, set_torch_threads)
+from .cli_options import (BaseModelOption, CacheDir, ChefBaseUrl, ChefModel, Executor, Judge, JudgeBaseUrl, JudgeModel,
+                          OutDir, Profile, RayAddress, Reward, Sample, Seed, Threads, set_torch_threads)
 
 TEACHERS = ("probe", "chef")
 
@@ -19,8 +19,8 @@ def _log(msg: str) -> None:
 
 
 def register(app: typer.Typer, make_app) -> None:
-    rl_app = make_app(help="Teach the chef by reinforcement learning: demonstrations for the cold-start SFT (so "
-                           "far; SFT and GRPO follow).", no_args_is_help=True)
+    rl_app = make_app(help="Teach the chef by reinforcement learning: demonstrations and the cold-start SFT (so far; "
+                           "GRPO follows).", no_args_is_help=True)
     app.add_typer(rl_app, name="rl")
 
     @rl_app.command("demos")
@@ -91,3 +91,59 @@ def register(app: typer.Typer, make_app) -> None:
         typer.echo(f"{summary['demonstrations']} demonstrations over {summary['tasks']} tasks from "
                    f"{summary['instances']} instances (per teacher: {summary['per_teacher']}); wrote "
                    f"{out / 'demos.jsonl'}")
+
+    @rl_app.command("sft")
+    def rl_sft(demos: Annotated[Path, typer.Option(help="Demonstrations (`datachef rl demos`: OUT/demos.jsonl).")],
+               out: OutDir = Path("runs/rl-sft"),
+               base: BaseModelOption = None,
+               profile: Profile = "cpu",
+               epochs: Annotated[Optional[float], typer.Option(help="Passes over the demonstrations (default: the "
+                                                                    "profile's; cpu: 3).")] = None,
+               lr: Annotated[Optional[float], typer.Option(help="Peak learning rate (default: the profile's).")]
+               = None,
+               max_steps: Annotated[Optional[int], typer.Option(min=1, help="Stop after this many optimizer "
+                                                                           "steps.")] = None,
+               eval_task: Annotated[Optional[list[Path]], typer.Option(
+                   "--eval-task", help="Task YAML on which to measure unconstrained executability before and after "
+                                       "(repeatable; use held-out tasks).")] = None,
+               eval_n: Annotated[int, typer.Option(min=1, help="Answers sampled per eval task.")] = 4,
+               resume: Annotated[bool, typer.Option(help="Continue from OUT's latest checkpoint.")] = False,
+               seed: Seed = 0, threads: Threads = 0,
+               quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No log lines.")] = False) -> None:
+        """Cold-start SFT of the policy on the demonstrations (TRL, loss on the answer only; LoRA merged into
+        OUT/final on the cpu profile), with the share of unconstrained answers that compile into a recipe on the
+        --eval-task tasks before and after. Writes OUT/final (the policy), OUT/corpus.jsonl, OUT/train.json and
+        OUT/sft.json."""
+        from .adapt.train import resolve_base, train_sft
+        from .io import write_json_atomic
+        from .llm import make_client
+        from .rl.reward import RolloutTask
+        from .rl.sft import demos_to_corpus, executability, read_demos, sft_config
+
+        read_demos(demos)  # a bad file is reported before anything is written
+        config = sft_config(profile, epochs=epochs, lr=lr, max_steps=max_steps, seed=seed)
+        tasks = [RolloutTask.load(t) for t in (eval_task or [])]
+        set_torch_threads(threads)
+        log = None if quiet else _log
+        n = demos_to_corpus(demos, out / "corpus.jsonl")
+
+        def measure(model: str) -> dict | None:
+            if not tasks:
+                return None
+            # No request cache: a model retrained in the same folder must not be answered from the old one's.
+            return executability(make_client("local", model=model, cache_dir=False), tasks, n=eval_n,
+                                 seed=seed).as_dict()
+
+        before = measure(resolve_base(base))
+        result = train_sft(out / "corpus.jsonl", base, out, config, resume=resume, log=log)
+        after = measure(str(result.final_dir))
+        report = {"demonstrations": n, "samples": result.samples, "steps": result.steps,
+                  "final_loss": result.final_loss, "seconds": round(result.seconds, 1),
+                  "executability_before": before, "executability_after": after}
+        write_json_atomic(out / "sft.json", report)
+        line = f"trained on {result.samples} demonstrations, {result.steps} steps, final loss {result.final_loss}"
+        if before is not None and after is not None:
+            line += (f"; unconstrained executability {before['rate']:.0%} -> {after['rate']:.0%} "
+                     f"({len(tasks)} tasks x {eval_n})")
+        typer.echo(f"{line}; wrote {result.final_dir} and {out / 'sft.json'}")
+

@@ -1,8 +1,8 @@
 """Teaching the chef by reinforcement learning (the paper's §3.3): the policy's compact prompt and answer
 (`policy`), the reward of a completion (`reward`: parse, compile, execute, verify; penalties for what does not
-run), and demonstrations by rejection sampling (`demos`).
+run), demonstrations by rejection sampling (`demos`) and the cold-start SFT with its executability measure (`sft`).
 
-Built so far: these. Cold-start SFT and GRPO (TRL) build on them (issue 12)."""
+Built so far: these. GRPO (TRL) builds on them (issue 12)."""
 from .policy import compact_prompt, compact_schema, from_chef_recipe, options, parse_compact
 from .reward import REWARD_KINDS, RecipeReward, RewardConfig, RewardResult, RolloutTask
 
