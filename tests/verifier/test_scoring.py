@@ -72,8 +72,11 @@ def test_ray_scores_equal_local_scores(ray_cluster, tmp_path, task_path, fake_em
     verifier = Verifier(task, judge=conftest.LabelJudge({"Pass": -0.1}), judge_mode="labels")
     local = [score_recipe(r, task, tmp_path / f"local{i}", verifier, sample=5, seed=1, cache_dir=config.cache_dir)
              for i, r in enumerate(recipes)]
+    arrived = []
     with RayScorers(offline_judge, config) as scorers:
-        remote = scorers.score([ScoreJob(task_path, r, tmp_path / f"ray{i}") for i, r in enumerate(recipes)])
+        remote = scorers.score([ScoreJob(task_path, r, tmp_path / f"ray{i}") for i, r in enumerate(recipes)],
+                               on_result=lambda k, result: arrived.append((k, result["status"])))
+    assert sorted(arrived) == [(0, "ok"), (1, "failed")]  # each as it came, to be saved at once
     assert [r["status"] for r in remote] == ["ok", "failed"] == [r["status"] for r in local]
     assert remote[0]["score"] == pytest.approx(local[0]["score"]) and remote[0]["score"] > 0
     assert remote[0]["records"] == local[0]["records"]

@@ -138,17 +138,20 @@ class ChefEval:
         write_json_atomic(folder / "status.json", result)  # the output first, then the ledger
         ledger.mark(stage, fp, status=result["status"], score=result["score"])
 
-    def _score(self, task, task_file: Path, items: list[tuple[Recipe, Path]], verifier: Callable[[], Any]
-               ) -> list[dict[str, Any]]:
-        """Execute and verify each (recipe, folder): on the Ray scorers when given, else one after another here
-        (`verifier()` gives the task's verifier, built on first use)."""
+    def _score(self, task, task_file: Path, items: list[tuple[Recipe, Path]], verifier: Callable[[], Any],
+               on_result: Callable[[int, dict[str, Any]], None]) -> None:
+        """Execute and verify each (recipe, folder), calling `on_result(k, result)` as each finishes: on the Ray
+        scorers when given, else one after another here (`verifier()` gives the task's verifier, built on first
+        use)."""
         if not items:
-            return []
+            return
         if self.scorers is not None:
-            return self.scorers.score([ScoreJob(task_file, recipe, folder) for recipe, folder in items])
+            self.scorers.score([ScoreJob(task_file, recipe, folder) for recipe, folder in items], on_result)
+            return
         c = self.config
-        return [score_recipe(recipe, task, folder, verifier(), sample=c.sample, seed=c.seed, cache_dir=c.cache_dir)
-                for recipe, folder in items]
+        for k, (recipe, folder) in enumerate(items):
+            on_result(k, score_recipe(recipe, task, folder, verifier(), sample=c.sample, seed=c.seed,
+                                      cache_dir=c.cache_dir))
 
     def _one_task(self, et: EvalTask) -> dict[str, Any]:
         from ..verifier import Verifier, VerifierConfig
@@ -184,20 +187,25 @@ class ChefEval:
                     (folder / f"r{i}" / "recipe.yaml").write_text(dump_model_yaml(d.recipe), encoding="utf-8")
                     first.setdefault(program_key(d.recipe), i)
                 todo.append(i)
-            runs = [i for i in todo if drafts[i].recipe is not None and first[program_key(drafts[i].recipe)] == i]
-            scored = dict(zip(runs, self._score(task, et.path, [(drafts[i].recipe, folder / f"r{i}") for i in runs],
-                                                get_verifier)))
-            for i in todo:
-                d = drafts[i]
-                if d.recipe is None:
-                    result = {"status": "invalid", "error": d.error, "score": 0.0, "records": 0}
-                else:
-                    result = dict(scored[first[program_key(d.recipe)]])
+
+            def finish(i: int, result: dict[str, Any]) -> None:  # saved at once: a killed run keeps it
                 result["index"] = i
                 self._save(ledger, f"recipe-{i}", prints[i], folder / f"r{i}", result)
                 results[i] = result
                 self.log(f"[{task.name}] recipe {i}: {result['status']}, score {result['score']:.3f}, "
                          f"{result['records']} records")
+
+            for i in todo:
+                if drafts[i].recipe is None:
+                    finish(i, {"status": "invalid", "error": drafts[i].error, "score": 0.0, "records": 0})
+            runs = [i for i in todo if drafts[i].recipe is not None and first[program_key(drafts[i].recipe)] == i]
+
+            def scored(k: int, result: dict[str, Any]) -> None:  # the run's result, for every draft sharing it
+                for i in todo:
+                    if drafts[i].recipe is not None and first[program_key(drafts[i].recipe)] == runs[k]:
+                        finish(i, dict(result))
+
+            self._score(task, et.path, [(drafts[i].recipe, folder / f"r{i}") for i in runs], get_verifier, scored)
         expert = None
         expert_file = et.path.parent / "expert_recipe.yaml"
         if self.config.expert and expert_file.is_file():
@@ -206,7 +214,10 @@ class ChefEval:
             expert = self._done(ledger, "expert", fp, edir)
             if expert is None:
                 edir.mkdir(parents=True, exist_ok=True)
-                expert = self._score(task, et.path, [(load_recipe(expert_file), edir)], get_verifier)[0]
+                got: list[dict[str, Any]] = []
+                self._score(task, et.path, [(load_recipe(expert_file), edir)], get_verifier,
+                            lambda _k, result: got.append(result))
+                expert = got[0]
                 self._save(ledger, "expert", fp, edir, expert)
         done = [r for r in results if r is not None]
         scores = [max(0.0, float(r["score"])) if r["status"] == "ok" else 0.0 for r in done]

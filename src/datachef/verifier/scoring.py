@@ -129,8 +129,10 @@ class RayScorers:
         self.ray.kill(actor)
         self._actors.remove(actor)
 
-    def score(self, jobs: list[ScoreJob]) -> list[dict[str, Any]]:
-        """The result of each job, in job order (as `score_recipe` returns them)."""
+    def score(self, jobs: list[ScoreJob],
+              on_result: Callable[[int, dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+        """The result of each job, in job order (as `score_recipe` returns them); `on_result(k, result)` is called
+        as each job's result arrives (to save it at once: a killed run keeps what finished)."""
         ray = self.ray
         results: list[dict[str, Any] | None] = [None] * len(jobs)
         pending = list(range(len(jobs)))[::-1]
@@ -153,10 +155,14 @@ class RayScorers:
                 try:
                     results[k] = ray.get(ref)
                     idle.append(actor)
+                    if on_result:
+                        on_result(k, results[k])
                 except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as e:
                     results[k] = failed(f"worker crashed: {type(e).__name__}: {str(e).splitlines()[0]}",
                                         time.time() - _t)
                     self.log(f"recipe {k}: {results[k]['error']}")
+                    if on_result:
+                        on_result(k, results[k])
                     self._retire(actor)
                     idle.append(self._new_actor())
                 except ray.exceptions.RayTaskError as e:
@@ -170,6 +176,8 @@ class RayScorers:
                         running.pop(ref)
                         results[k] = failed(f"timed out after {timeout:g} s (worker stopped)", now - t0)
                         self.log(f"recipe {k}: {results[k]['error']}")
+                        if on_result:
+                            on_result(k, results[k])
                         self._retire(actor)
                         idle.append(self._new_actor())
         return [r for r in results if r is not None]
