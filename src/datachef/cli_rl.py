@@ -107,6 +107,9 @@ def register(app: typer.Typer, make_app) -> None:
                    "--eval-task", help="Task YAML on which to measure unconstrained executability before and after "
                                        "(repeatable; use held-out tasks).")] = None,
                eval_n: Annotated[int, typer.Option(min=1, help="Answers sampled per eval task.")] = 4,
+               eval_temperature: Annotated[float, typer.Option(min=0.0, help="Sampling temperature of the eval "
+                                                                             "answers (1.0: as RL rollouts "
+                                                                             "sample; 0: greedy).")] = 1.0,
                resume: Annotated[bool, typer.Option(help="Continue from OUT's latest checkpoint.")] = False,
                seed: Seed = 0, threads: Threads = 0,
                quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No log lines.")] = False) -> None:
@@ -132,7 +135,7 @@ def register(app: typer.Typer, make_app) -> None:
                 return None
             # No request cache: a model retrained in the same folder must not be answered from the old one's.
             return executability(make_client("local", model=model, cache_dir=False), tasks, n=eval_n,
-                                 seed=seed).as_dict()
+                                 temperature=eval_temperature, seed=seed).as_dict()
 
         before = measure(resolve_base(base))
         result = train_sft(out / "corpus.jsonl", base, out, config, resume=resume, log=log)
