@@ -11,9 +11,9 @@ import json
 import re
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from tqdm import tqdm
 
 from ..engine import build_context, compile_recipe
@@ -22,6 +22,8 @@ from ..llm.base import Completion, LLMClient, Messages, SamplingParams
 from ..spec import Plan, Recipe, SourceProfile, TaskSpec
 from . import prompts
 from .typed import ChefRecipe, answer_fields, chef_schema, compile_chef_recipe
+
+M = TypeVar("M", bound=BaseModel)
 
 _CODE = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.DOTALL)
 
@@ -66,15 +68,29 @@ def json_answer(text: str) -> Any:
         raise ValueError(f"the JSON does not parse: {e}") from None
 
 
+def model_from_json(model: type[M], data: Any, what: str) -> M:
+    """`model` from a parsed JSON answer; ValueError naming the first problems (what a repair prompt shows)."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise ValueError(f"the JSON does not match the {what} structure: " + "; ".join(
+            f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()[:6])) from None
+
+
+def validated(recipe: Recipe, task: TaskSpec) -> Recipe:
+    """`recipe` once the engine compiles it for `task`; ValueError with the engine's message otherwise."""
+    try:
+        compile_recipe(recipe, build_context(task))
+    except DatachefError as e:
+        raise ValueError(str(e)) from None
+    return recipe
+
+
 def parse_typed(text: str, task: TaskSpec, profiles: list[SourceProfile], index: int,
                 seed: int) -> tuple[ChefRecipe, Recipe]:
     """JSON text → ChefRecipe → compiled Recipe, validated by the engine. Raises ValueError with a readable reason."""
     data = json_answer(text)
-    try:
-        chef = ChefRecipe.model_validate(data)
-    except ValidationError as e:
-        raise ValueError("the JSON does not match the recipe structure: " + "; ".join(
-            f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()[:6])) from None
+    chef = model_from_json(ChefRecipe, data, "recipe")
     fields = {p.id: {f.name for f in p.fields} for p in profiles}
     by_id = {p.id: p for p in profiles}
     for pick in chef.picks:
@@ -91,12 +107,7 @@ def parse_typed(text: str, task: TaskSpec, profiles: list[SourceProfile], index:
             raise ValueError(f"source '{pick.source}': answer_field '{pick.answer_field}' is not a short final answer "
                              f"to append to '{pick.assistant_field}' (allowed: "
                              f"{', '.join(allowed) if allowed else 'none, use null'})")
-    recipe = compile_chef_recipe(chef, task, name=f"chef-{index}", seed=seed)
-    try:
-        compile_recipe(recipe, build_context(task))
-    except DatachefError as e:
-        raise ValueError(str(e)) from None
-    return chef, recipe
+    return chef, validated(compile_chef_recipe(chef, task, name=f"chef-{index}", seed=seed), task)
 
 
 def parse_steps(text: str, task: TaskSpec, index: int) -> Recipe:
@@ -107,16 +118,7 @@ def parse_steps(text: str, task: TaskSpec, index: int) -> Recipe:
         raise ValueError("the answer is not a JSON object")
     data = {**data, "name": f"chef-{index}", "task": task.name}
     data.pop("python", None)
-    try:
-        recipe = Recipe.model_validate(data)
-    except ValidationError as e:
-        raise ValueError("the JSON does not match the recipe structure: " + "; ".join(
-            f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()[:6])) from None
-    try:
-        compile_recipe(recipe, build_context(task))
-    except DatachefError as e:
-        raise ValueError(str(e)) from None
-    return recipe
+    return validated(model_from_json(Recipe, data, "recipe"), task)
 
 
 def steps_schema(task: TaskSpec) -> dict:

@@ -19,12 +19,10 @@ import json
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
-from ..chef.generate import json_answer
+from ..chef.generate import json_answer, model_from_json, validated
 from ..chef.typed import ChefRecipe, SourcePick, compile_chef_recipe
-from ..engine import build_context, compile_recipe
-from ..errors import DatachefError
 from ..sources.profile import answer_fields, field_pairs
 from ..spec import Recipe, SourceProfile, TaskSpec
 
@@ -182,15 +180,5 @@ def parse_compact(text: str, task: TaskSpec, profiles: list[SourceProfile], inde
                   seed: int) -> tuple[ChefRecipe, Recipe]:
     """Compact answer text → ChefRecipe → compiled Recipe, validated by the engine. Raises ValueError with a
     readable reason (what the reward calls a format violation)."""
-    try:
-        answer = CompactAnswer.model_validate(json_answer(text))
-    except ValidationError as e:
-        raise ValueError("the JSON does not match the answer structure: " + "; ".join(
-            f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()[:6])) from None
-    chef = to_chef_recipe(answer, task, profiles)
-    recipe = compile_chef_recipe(chef, task, name=f"policy-{index}", seed=seed)
-    try:
-        compile_recipe(recipe, build_context(task))
-    except DatachefError as e:
-        raise ValueError(str(e)) from None
-    return chef, recipe
+    chef = to_chef_recipe(model_from_json(CompactAnswer, json_answer(text), "answer"), task, profiles)
+    return chef, validated(compile_chef_recipe(chef, task, name=f"policy-{index}", seed=seed), task)
