@@ -88,7 +88,7 @@ def _sources(tmp: Path) -> list[dict]:
     rows += [{"problem": "buy now " * 30, "solution": "click here #### 1"}] * 5  # low quality
     rows += [{"problem": "Wie viel ist 3 plus 4? Erkläre die Schritte genau.", "solution": "3 + 4 = 7\n#### 7"}] * 3
     lines = [json.dumps(r, ensure_ascii=False) for r in rows]
-    lines[3:3] = ["", "   "]
+    lines[3:3] = ["", "   ", "\x0c"]  # blank to bytes.strip(), so to the file source
     (tmp / "sources").mkdir(parents=True, exist_ok=True)
     (tmp / "sources" / "main.jsonl").write_bytes(b"\xef\xbb\xbf" + ("\n".join(lines) + "\n").encode())
     with gzip.open(tmp / "sources" / "more.jsonl.gz", "wt") as f:

@@ -22,7 +22,6 @@ same answer: `shuffle` and the LLM ops (whose parallelism is the LLM server's), 
 from __future__ import annotations
 
 import copy
-import gzip
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -42,8 +41,6 @@ from .validate import BoundStep, CompiledRecipe
 BLOCK_BYTES_MIN, BLOCK_BYTES_MAX = 1 << 20, 16 << 20  # rows are cut into blocks of about total / (4 x CPUs)
 BLOCK_ROWS_MAX = 20_000  # and at most this many rows, so a block of short rows still spreads over the workers
 DATASET_RANGE_ROWS = 5_000  # rows of a Hugging Face / saved dataset read by one worker call
-_BLANK = b" \t\r\n"
-_BOM = b"\xef\xbb\xbf"
 
 
 def execute_on_ray(compiled: CompiledRecipe, cache: StepCache, *, progress: bool | None = None,
@@ -374,7 +371,7 @@ class RayStageRunner:
         if isinstance(src, FileSource) and src.format == "jsonl":
             src.resolve_split(p.split)  # an unknown split fails as it would locally
             plan = BlockPlan(mode="jsonl", source_file=str(src.path), **base)  # type: ignore[arg-type]
-            found = plan, self._blocks(_jsonl_lines(src.path, src.gzipped, read_limit), src.path.stat().st_size)
+            found = plan, self._blocks(_jsonl_lines(src, read_limit), src.path.stat().st_size)
         elif isinstance(src, FileSource) and src.format == "parquet":
             found = self._parquet_input(src, p.split, read_limit, base)
         elif isinstance(src, (HFSource, DiskSource)) and not (isinstance(src, HFSource) and src.spec.streaming):
@@ -563,18 +560,11 @@ def _near_features(op: Any, batches: Iterator[Any]) -> Iterator[tuple[np.ndarray
         yield bands, high
 
 
-def _jsonl_lines(path: Path, gzipped: bool, limit: int | None) -> Iterator[tuple[bytes, int]]:
-    """(line, line number) of a JSONL file's non-blank lines, as the file source reads them."""
+def _jsonl_lines(src: Any, limit: int | None) -> Iterator[tuple[bytes, int]]:
+    """(line, line number) of a JSONL source's non-blank lines, as the file source reads them; at most `limit`."""
     if limit is not None and limit <= 0:
         return
-    n = 0
-    with (gzip.open(path, "rb") if gzipped else open(path, "rb", buffering=1 << 20)) as f:
-        for line_no, raw in enumerate(f, 1):
-            if line_no == 1 and raw.startswith(_BOM):
-                raw = raw[len(_BOM):]
-            if not raw.strip(_BLANK):
-                continue
-            yield raw, line_no  # as read, newline included: a malformed line's message is then the local one
-            n += 1
-            if limit is not None and n >= limit:
-                return
+    for n, (line_no, raw) in enumerate(src.jsonl_lines(), 1):
+        yield raw, line_no  # as read, newline included: a malformed line's message is then the local one
+        if limit is not None and n >= limit:
+            return

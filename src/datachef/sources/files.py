@@ -93,16 +93,21 @@ class FileSource(Source):
             raise SourceError(f"cannot open file: {e.strerror or e}", source=self.spec.id,
                               file=str(self.path)) from None
 
-    def _jsonl_rows(self, malformed: Malformed) -> Iterator[dict[str, Any]]:
+    def jsonl_lines(self) -> Iterator[tuple[int, bytes]]:
+        """(line number, raw line) of each non-blank line of a JSONL file, the BOM cut from the first: what
+        `iter_rows` parses (the Ray executor cuts these into blocks that workers parse)."""
         with self._open_binary() as f:
             for line_no, raw in enumerate(f, 1):
                 if line_no == 1 and raw.startswith(_BOM):
                     raw = raw[len(_BOM):]
-                if not raw.strip():
-                    continue
-                obj = _parse_json_line(raw, line_no, malformed)
-                if obj is not None:
-                    yield obj
+                if raw.strip():
+                    yield line_no, raw
+
+    def _jsonl_rows(self, malformed: Malformed) -> Iterator[dict[str, Any]]:
+        for line_no, raw in self.jsonl_lines():
+            obj = _parse_json_line(raw, line_no, malformed)
+            if obj is not None:
+                yield obj
 
     def _json_rows(self, malformed: Malformed) -> Iterator[dict[str, Any]]:
         for index, item in enumerate(self._json_items(), 1):
