@@ -140,6 +140,7 @@ class RaySampler(threading.Thread):
         self.lock = threading.Lock()
         self.peak_worker_rss = self.peak_worker_private = self.peak_task_rss = self.peak_all_rss = 0
         self.peak_workers = 0
+        self.peak_self_private = 0  # this (driver) process: RSS minus shared pages
         self.cpu: dict[int, float] = {}  # pid -> last seen user+system CPU seconds (cumulative per process)
         self.samples = 0
         self.me = psutil.Process()
@@ -184,8 +185,14 @@ class RaySampler(threading.Thread):
                 workers += 1
                 if not any(a in cmd for a in AGENTS):
                     task_rss += mem.rss
+        try:
+            own = self.me.memory_info()
+            self_private = own.rss - getattr(own, "shared", 0)
+        except ps.Error:
+            self_private = 0
         with self.lock:
             self.samples += 1
+            self.peak_self_private = max(self.peak_self_private, self_private)
             self.peak_worker_rss = max(self.peak_worker_rss, worker_rss)
             self.peak_worker_private = max(self.peak_worker_private, worker_private)
             self.peak_task_rss = max(self.peak_task_rss, task_rss)
@@ -200,7 +207,7 @@ class RaySampler(threading.Thread):
     def reset_peaks(self) -> None:
         with self.lock:
             self.peak_worker_rss = self.peak_worker_private = self.peak_task_rss = 0
-            self.peak_all_rss = self.peak_workers = 0
+            self.peak_all_rss = self.peak_workers = self.peak_self_private = 0
 
     def run(self) -> None:
         while not self.stop_event.wait(self.interval):

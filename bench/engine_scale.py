@@ -28,7 +28,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -36,47 +35,9 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import engine_throughput as et  # noqa: E402  - the engine bench's data and recipe
+from dj_ray_pipeline import RaySampler  # noqa: E402  - the same Ray memory/CPU sampler for every tool
 
 DJ_SCRIPT = HERE / "dj_ray_pipeline.py"
-
-
-class RaySampler(threading.Thread):
-    """Peak memory of this process and of its Ray worker processes, and the CPU seconds of every Ray process
-    (workers, raylet, GCS, agents). Memory both as summed RSS and as summed RSS minus shared pages (the object
-    store's pages, mapped into every process that reads a block, count once per process in RSS): the same two
-    figures dj_ray_pipeline.py reports."""
-
-    def __init__(self, interval: float = 0.5):
-        super().__init__(daemon=True)
-        self.interval, self.stop = interval, threading.Event()
-        self.peak = {"workers_rss": 0.0, "workers_private": 0.0, "driver_private": 0.0}
-        self.cpu: dict[int, float] = {}  # pid -> last seen CPU seconds (a process that exits keeps its last figure)
-
-    def run(self) -> None:
-        import psutil
-
-        me = psutil.Process()
-        while not self.stop.is_set():
-            rss = private = 0.0
-            for p in me.children(recursive=True):
-                try:
-                    with p.oneshot():
-                        t = p.cpu_times()
-                        self.cpu[p.pid] = t.user + t.system
-                        if any("ray::" in c or "default_worker" in c for c in p.cmdline()):
-                            m = p.memory_info()
-                            rss += m.rss
-                            private += m.rss - m.shared
-                except psutil.Error:
-                    continue
-            m = me.memory_info()
-            for key, value in (("workers_rss", rss), ("workers_private", private),
-                               ("driver_private", m.rss - m.shared)):
-                self.peak[key] = max(self.peak[key], value / 2**20)
-            self.stop.wait(self.interval)
-
-    def cpu_s(self) -> float:
-        return sum(self.cpu.values())
 
 
 def child_main(spec: dict[str, Any]) -> dict[str, Any]:
@@ -92,7 +53,7 @@ def child_main(spec: dict[str, Any]) -> dict[str, Any]:
     task, recipe = load_task(task_path), load_recipe(recipe_path)
     shutil.rmtree(folder / "cache", ignore_errors=True)
     shutil.rmtree(folder / "out", ignore_errors=True)
-    sampler = RaySampler()
+    sampler = RaySampler(None)  # this process's descendants: the Ray it starts
     start_s = 0.0
     session: Any = None
     if spec["executor"] == "ray":
@@ -110,9 +71,8 @@ def child_main(spec: dict[str, Any]) -> dict[str, Any]:
     wall = time.perf_counter() - t0
     driver_cpu = et._cpu_s() - cpu0
     time.sleep(0.6)  # one more sample of the workers' CPU times
-    sampler.stop.set()
-    sampler.join()
-    ray_cpu = sampler.cpu_s()
+    sampler.stop()
+    ray_cpu = sampler.cpu_total()
     if session is not None:
         session.__exit__(None, None, None)
     rows_in = manifest.steps[0].rows_in
@@ -121,9 +81,9 @@ def child_main(spec: dict[str, Any]) -> dict[str, Any]:
             "rows_per_s": round(rows_in / wall, 1), "cpu_s": round(driver_cpu + ray_cpu, 1),
             "rows_per_cpu_s": round(rows_in / (driver_cpu + ray_cpu), 1),
             "driver_peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            "driver_private_mib": round(sampler.peak["driver_private"], 1),
-            "workers_peak_mib": round(sampler.peak["workers_rss"], 1) if session is not None else None,
-            "workers_private_mib": round(sampler.peak["workers_private"], 1) if session is not None else None,
+            "driver_private_mib": round(sampler.peak_self_private / 2**20, 1),
+            "workers_peak_mib": round(sampler.peak_worker_rss / 2**20, 1) if session is not None else None,
+            "workers_private_mib": round(sampler.peak_worker_private / 2**20, 1) if session is not None else None,
             "steps": [{"id": s.id, "rows_in": s.rows_in, "rows_out": s.rows_out, "dropped": dict(s.dropped),
                        "seconds": round(s.seconds, 2)} for s in manifest.steps]}
 
