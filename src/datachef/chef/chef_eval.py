@@ -177,7 +177,9 @@ class ChefEval:
             dev, _ = load_benchmark(task, base)
             self.log(f"[{task.name}] drafting {n} recipes ({sum(r is None for r in results)} to run)")
             drafts = self.chef.draft(task, profiles, prompts.chef_profiles(profiles), dev, n)
-            first: dict[str, int] = {}  # program -> the draft that runs it: the same program is run once (as in cook)
+            # The draft that runs each program (the same program is run once, as in cook), by draft.
+            first: dict[str, int] = {}
+            runner: dict[int, int] = {}
             todo: list[int] = []
             for i, d in enumerate(drafts):
                 if results[i] is not None:
@@ -185,7 +187,7 @@ class ChefEval:
                 (folder / f"r{i}").mkdir(parents=True, exist_ok=True)
                 if d.recipe is not None:
                     (folder / f"r{i}" / "recipe.yaml").write_text(dump_model_yaml(d.recipe), encoding="utf-8")
-                    first.setdefault(program_key(d.recipe), i)
+                    runner[i] = first.setdefault(program_key(d.recipe), i)
                 todo.append(i)
 
             def finish(i: int, result: dict[str, Any]) -> None:  # saved at once: a killed run keeps it
@@ -198,11 +200,11 @@ class ChefEval:
             for i in todo:
                 if drafts[i].recipe is None:
                     finish(i, {"status": "invalid", "error": drafts[i].error, "score": 0.0, "records": 0})
-            runs = [i for i in todo if drafts[i].recipe is not None and first[program_key(drafts[i].recipe)] == i]
+            runs = [i for i in todo if runner.get(i) == i]
 
             def scored(k: int, result: dict[str, Any]) -> None:  # the run's result, for every draft sharing it
                 for i in todo:
-                    if drafts[i].recipe is not None and first[program_key(drafts[i].recipe)] == runs[k]:
+                    if runner.get(i) == runs[k]:
                         finish(i, dict(result))
 
             self._score(task, et.path, [(drafts[i].recipe, folder / f"r{i}") for i in runs], get_verifier, scored)
