@@ -15,10 +15,10 @@ from pydantic import ValidationError
 
 from . import cli_pool, cli_rl
 from .adapt.train import TrainConfig
-from .cli_options import (TRAIN_OPTIONS, BaseModelOption, CacheDir, ChefBaseUrl, ChefForm, ChefModel, Executor,
-                          Format, Judge, JudgeBaseUrl, JudgeModel, LlmBaseUrl, LlmModel, OutDir, Profile, RayAddress,
-                          Reward, Sample, SchemaKind, Seed, ServedBaseUrl, ServedModel, TaskFile, TaskOption, Threads,
-                          TrainEpochs, TrainLr, TrainMaxSeqLen, set_torch_threads, with_options)
+from .cli_options import (TRAIN_OPTIONS, BaseModelOption, CacheDir, ChefBaseUrl, ChefForm, ChefMaxTokens, ChefModel,
+                          Constrained, Executor, Format, Judge, JudgeBaseUrl, JudgeModel, LlmBaseUrl, LlmModel, OutDir,
+                          Profile, RayAddress, Reward, Sample, SchemaKind, Seed, ServedBaseUrl, ServedModel, TaskFile,
+                          TaskOption, Threads, TrainEpochs, TrainLr, TrainMaxSeqLen, set_torch_threads, with_options)
 from .errors import DatachefError
 from .llm import Backend, ClientSpec, make_role_client
 
@@ -178,13 +178,15 @@ def cook(task: Annotated[Optional[Path], typer.Argument(help="Task YAML file (de
          decoupled: Annotated[bool, typer.Option(help="Planner then coder (paper's decoupled mode).")] = False,
          mode: Annotated[ChefForm, typer.Option(help="typed (constrained JSON recipe) | python (kit script, "
                                                      "sandboxed) | steps (the whole op DAG under the task's recipe "
-                                                     "schema, for strong chefs).")] = "typed",
+                                                     "schema, for strong chefs) | compact (the short form a "
+                                                     "`datachef rl` policy writes).")] = "typed",
+         constrained: Constrained = True,
          search_budget: Annotated[int, typer.Option(help="Extra executions for verifier-guided refinement (0 = "
                                                          "best-of-N only).")] = 4,
          judge: Judge = "local", judge_model: JudgeModel = None, judge_base_url: JudgeBaseUrl = None,
          sample: Sample = 100, reward: Reward = "composite",
          temperature: Annotated[float, typer.Option(help="Chef sampling temperature.")] = 0.8,
-         max_tokens: Annotated[int, typer.Option(help="Chef's token budget per answer.")] = 700,
+         max_tokens: ChefMaxTokens = None,
          max_repairs: Annotated[int, typer.Option(help="Repair rounds for an answer that does not validate.")] = 2,
          seed: Seed = 0, threads: Threads = 0, cache_dir: CacheDir = None,
          executor: Executor = "local", address: RayAddress = None,
@@ -213,7 +215,8 @@ def cook(task: Annotated[Optional[Path], typer.Argument(help="Task YAML file (de
     coder = coder_spec.build(share=planner) if coder_spec else None
     judge_client = judge_spec.build(share=planner)  # the embedded model, when chef and judge, loads once
     the_chef = Chef(planner, ChefConfig(form=mode, decoupled=decoupled or coder is not None, temperature=temperature,
-                                        max_tokens=max_tokens, max_repairs=max_repairs, seed=seed), coder=coder)
+                                        max_tokens=max_tokens, max_repairs=max_repairs, seed=seed,
+                                        constrained=constrained), coder=coder)
     config = CookConfig(n=n, search_budget=search_budget, sample=sample, seed=seed, cache_dir=cache_dir,
                         reward=reward)
     with _scorers(executor, address, judge_spec, sample, seed, reward, cache_dir, quiet) as scorers:
@@ -246,11 +249,13 @@ def chef_eval(out: OutDir = Path("runs/chef-eval"),
                                                 "baseline).")] = "local",
               model: ChefModel = None, base_url: ChefBaseUrl = None,
               mode: Annotated[ChefForm, typer.Option(help="typed | python | steps (the whole op DAG under the "
-                                                          "task's recipe schema).")] = "typed",
+                                                          "task's recipe schema) | compact (the short form a "
+                                                          "`datachef rl` policy writes).")] = "typed",
+              constrained: Constrained = True,
               judge: Judge = "local", judge_model: JudgeModel = None, judge_base_url: JudgeBaseUrl = None,
               sample: Sample = 100, reward: Reward = "composite",
               temperature: Annotated[float, typer.Option(help="Chef sampling temperature.")] = 0.8,
-              max_tokens: Annotated[int, typer.Option(help="Chef's token budget per answer.")] = 700,
+              max_tokens: ChefMaxTokens = None,
               max_repairs: Annotated[int, typer.Option(help="Repair rounds for an answer that does not "
                                                             "validate.")] = 2,
               expert: Annotated[bool, typer.Option(help="Score each task's expert recipe as a reference row.")]
@@ -294,7 +299,8 @@ def chef_eval(out: OutDir = Path("runs/chef-eval"),
     if chef == "local" or judge == "local":
         set_torch_threads(threads)
     factory = ChefFactory(chef_spec, judge_spec, ChefConfig(form=mode, temperature=temperature, max_tokens=max_tokens,
-                                                            max_repairs=max_repairs, seed=seed))
+                                                            max_repairs=max_repairs, seed=seed,
+                                                            constrained=constrained))
     config = ChefEvalConfig(n=n, sample=sample, seed=seed, reward=reward, cache_dir=cache_dir, expert=expert,
                             jobs=jobs)
     # One task at a time builds the chef and judge here; several at once build them in each worker.

@@ -19,7 +19,7 @@ from .llm import Backend
 # Choices: typer rejects any other value (exit 2). tests/test_cli.py checks them against the library's own lists.
 Format = Literal["messages", "sharegpt", "alpaca", "dialogs", "parquet"]
 SchemaKind = Literal["task", "recipe", "record", "manifest"]
-ChefForm = Literal["typed", "python", "steps"]
+ChefForm = Literal["typed", "python", "steps", "compact"]
 RewardKind = Literal["composite", "paper"]
 ProfileName = Literal[tuple(PROFILES)]  # type: ignore[valid-type]
 ExecutorName = Literal["local", "ray"]
@@ -33,6 +33,12 @@ CacheDir = Annotated[Optional[Path], typer.Option(help="Step cache (default $DAT
 Threads = Annotated[int, typer.Option(min=0, help="torch CPU threads (0 = auto: every allowed core, or 1 when other "
                                                   "jobs already load the machine).")]
 Sample = Annotated[int, typer.Option(help="Instances the verifier grades (a seeded sample).")]
+Constrained = Annotated[bool, typer.Option("--constrained/--free", help="JSON forms decode under their schema's "
+                                                                       "grammar (valid by construction), or sample "
+                                                                       "freely (a trained policy's unconstrained "
+                                                                       "executability).")]
+ChefMaxTokens = Annotated[Optional[int], typer.Option(min=1, help="Chef's token budget per answer (default 700; "
+                                                                  "compact form 120).")]
 Executor = Annotated[ExecutorName, typer.Option(help="local (this process) | ray (a Ray cluster: --address, "
                                                      "RAY_ADDRESS, or a local one started for this command).")]
 RayAddress = Annotated[Optional[str], typer.Option("--address", help="Ray cluster for --executor ray: auto (the one "

@@ -8,10 +8,11 @@ import pytest
 from typer.testing import CliRunner
 
 from datachef.chef import ChefRecipe
+from datachef.chef.compact import SYSTEM as POLICY_SYSTEM
+from datachef.chef.compact import compact_prompt, from_chef_recipe
 from datachef.cli import app
 from datachef.errors import DatachefError
-from datachef.rl.policy import compact_prompt, from_chef_recipe
-from datachef.rl.sft import POLICY_SYSTEM, demos_to_corpus, sft_config
+from datachef.rl.sft import demos_to_corpus, sft_config
 
 from ..chef.conftest import kitchen  # noqa: F401 - the gsm8k kitchen fixture
 from ..chef.test_typed import GOOD

@@ -98,8 +98,8 @@ def chef_description(chef: Any) -> dict[str, Any]:
     c = chef.config
     return {"chef": "random" if llm is None else f"{llm.backend}:{llm.model}", "form": c.form,
             "decoupled": getattr(c, "decoupled", False), "temperature": getattr(c, "temperature", None),
-            "max_tokens": getattr(c, "max_tokens", None), "max_repairs": getattr(c, "max_repairs", None),
-            "seed": c.seed}
+            "max_tokens": getattr(c, "answer_tokens", None), "max_repairs": getattr(c, "max_repairs", None),
+            "constrained": getattr(c, "constrained", True), "seed": c.seed}
 
 
 class ChefEval:

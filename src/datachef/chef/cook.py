@@ -161,7 +161,7 @@ class Cook:
         from ..llm.base import SamplingParams
 
         out = llm.chat([{"role": "system", "content": prompts.SYSTEM}, {"role": "user", "content": text}],
-                       SamplingParams(max_tokens=self.chef.config.max_tokens, temperature=0.7,
+                       SamplingParams(max_tokens=self.chef.config.answer_tokens, temperature=0.7,
                                       seed=self.config.seed + len(self.candidates)),
                        json_schema=chef_schema(self.task, profiles))
         if out.finish_reason == "error":

@@ -1,7 +1,9 @@
 """Recipe generation: prompt the chef model, parse its answer, validate it, and repair it (bounded) on failure.
 
-Two recipe forms: `typed` (a ChefRecipe JSON under constrained decoding, compiled to a steps program) and `python`
-(the paper's form: a datachef.kit script run in the sandbox). Two generation modes, as in the paper: end-to-end (plan
+Recipe forms: `typed` (a ChefRecipe JSON under constrained decoding, compiled to a steps program), `compact` (the
+same decisions as ~50 tokens of numbered options after a short prompt: the form the RL policy learns,
+chef.compact), `steps` (the whole op DAG) and `python` (the paper's form: a datachef.kit script run in the
+sandbox). Two generation modes, as in the paper: end-to-end (plan
 and program in one response) and decoupled (a planner writes the plan, a coder — possibly another model — writes the
 program).
 """
@@ -23,6 +25,8 @@ from ..spec import Plan, Recipe, SourceProfile, TaskSpec
 from . import prompts
 from .typed import ChefRecipe, answer_fields, chef_schema, compile_chef_recipe
 
+COMPACT_ANSWER_TOKENS = 120  # the compact answer is ~50 tokens; room for a model that rambles a little
+
 M = TypeVar("M", bound=BaseModel)
 
 _CODE = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.DOTALL)
@@ -33,7 +37,7 @@ class Draft:
     """One generated recipe, before execution."""
 
     index: int
-    form: Literal["typed", "python", "steps"]
+    form: Literal["typed", "python", "steps", "compact"]
     response: str = ""
     recipe: Recipe | None = None
     chef_recipe: ChefRecipe | None = None
@@ -48,12 +52,19 @@ class Draft:
 
 @dataclass
 class ChefConfig:
-    form: Literal["typed", "python", "steps"] = "typed"
+    form: Literal["typed", "python", "steps", "compact"] = "typed"
     decoupled: bool = False
     temperature: float = 0.8
-    max_tokens: int = 700
+    max_tokens: int | None = None  # None: 700, or the compact form's 120 (its answers are ~50 tokens)
     max_repairs: int = 2
     seed: int = 0
+    # JSON forms (typed, steps, compact) decode under their schema's grammar; False samples freely (what a policy
+    # trained to write the form without a grammar is measured by: unconstrained executability).
+    constrained: bool = True
+
+    @property
+    def answer_tokens(self) -> int:
+        return self.max_tokens or (COMPACT_ANSWER_TOKENS if self.form == "compact" else 700)
 
 
 def json_answer(text: str) -> Any:
@@ -214,7 +225,7 @@ class Chef:
     def _params(self, max_tokens: int | None = None, cycle: int = 0) -> SamplingParams:
         c = self.config
         # Cycles far apart in seed space: seed s's second cycle is not seed s+1's first.
-        return SamplingParams(max_tokens=max_tokens or c.max_tokens, temperature=c.temperature,
+        return SamplingParams(max_tokens=max_tokens or c.answer_tokens, temperature=c.temperature,
                               seed=c.seed + 7919 * cycle)
 
     def _complete(self, model: LLMClient, drafts: list[Draft], conversations: list[Messages],
@@ -222,9 +233,11 @@ class Chef:
         """One batched call per cycle of the prompts' hints, each cycle with a seed of its own: drafts i and
         i + len(VARIATIONS) are asked the same thing, so only the seed tells them apart (within a cycle the prompts
         differ, and the local backend seeds each request by its prompt). `label`: the bar's description."""
+        # The compact form has one prompt for every draft (no hints): each draft is then a cycle of its own.
+        per_cycle = 1 if self.config.form == "compact" else len(prompts.VARIATIONS)
         cycles: dict[int, list[int]] = {}
         for j, d in enumerate(drafts):
-            cycles.setdefault(d.index // len(prompts.VARIATIONS), []).append(j)
+            cycles.setdefault(d.index // per_cycle, []).append(j)
         out: list[Completion | None] = [None] * len(drafts)
         for cycle, rows in cycles.items():
             if progress is not None:
@@ -244,13 +257,17 @@ class Chef:
         come."""
         c = self.config
         drafts = [Draft(index=start + i, form=c.form) for i in range(n)]
+        from . import compact  # imports this module
+
         schema = (chef_schema(task, profiles) if c.form == "typed" else steps_schema(task) if c.form == "steps"
-                  else None)
+                  else compact.compact_schema(task, profiles) if c.form == "compact" else None)
+        if not c.constrained:
+            schema = None
         kdoc = kit_doc() if c.form == "python" else ""
         ops = prompts.ops_doc() if c.form == "steps" else ""
         plan_tokens = 300
         if progress is not None:
-            progress.total = n * (c.max_tokens + (plan_tokens if c.decoupled else 0))
+            progress.total = n * (c.answer_tokens + (plan_tokens if c.decoupled else 0))
             progress.refresh()
         conversations: list[Messages] = []
         if c.decoupled:
@@ -262,6 +279,8 @@ class Chef:
                 conversations.append([{"role": "system", "content": prompts.SYSTEM},
                                       {"role": "user", "content": prompts.coder_user_prompt(
                                           task, profiles_text, p.text, c.form == "python", kdoc)}])
+        elif c.form == "compact":
+            conversations = [compact.messages(compact.compact_prompt(task, profiles, dev)) for _ in drafts]
         else:
             for d in drafts:
                 user = (prompts.typed_user_prompt(task, dev, profiles_text, d.index) if c.form == "typed"
@@ -276,7 +295,7 @@ class Chef:
             if not pending:
                 break
             if round_ and progress is not None:
-                progress.total += len(pending) * c.max_tokens
+                progress.total += len(pending) * c.answer_tokens
             outs = self._complete(model, [drafts[i] for i in pending], [conversations[i] for i in pending],
                                   None, schema, progress, f"drafting (repair round {round_})" if round_ else "drafting")
             still = []
@@ -294,10 +313,12 @@ class Chef:
                                   out.prompt_tokens >= window else " was refused by the backend"))
                     continue
                 try:
-                    if c.form in ("typed", "steps") and out.finish_reason == "length":
+                    if c.form in ("typed", "steps", "compact") and out.finish_reason == "length":
                         raise ValueError("the answer was cut off (token limit) before the JSON was complete")
                     if c.form == "typed":
                         d.chef_recipe, d.recipe = parse_typed(out.text, task, profiles, d.index, c.seed)
+                    elif c.form == "compact":
+                        d.chef_recipe, d.recipe = compact.parse_compact(out.text, task, profiles, d.index, c.seed)
                     elif c.form == "steps":
                         d.recipe = parse_steps(out.text, task, d.index)
                     else:

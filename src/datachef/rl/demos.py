@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
+from ..chef.compact import compact_prompt, from_chef_recipe, options
 from ..chef.prompts import chef_profiles
 from ..io import atomic_open, task_base_dir, write_json_atomic
 from ..sources import load_benchmark
-from .policy import compact_prompt, from_chef_recipe, options
 from .reward import RecipeReward, RolloutTask
 
 

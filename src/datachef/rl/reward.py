@@ -1,5 +1,5 @@
 """The RL reward (the paper's R(r), §3.3): a policy's completion — a recipe as JSON text, in the policy's compact
-form (rl.policy) or the chef's typed form — is parsed, compiled, executed and verified; its reward is the
+form (chef.compact) or the chef's typed form — is parsed, compiled, executed and verified; its reward is the
 verifier's score of the corpus it produced.
 
     reward = RecipeReward(RewardConfig(kind="composite"), judge="local")          # or scorers=RayScorers(...)
@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ..chef.compact import parse_compact
 from ..chef.generate import parse_typed
 from ..chef.search import program_key
 from ..io import load_task, task_base_dir
@@ -35,7 +36,6 @@ from ..sources import open_source, profile_source
 from ..spec import SourceProfile, TaskSpec
 from ..verifier import Verifier, VerifierConfig
 from ..verifier.scoring import ScoreJob, score_recipe
-from .policy import parse_compact
 
 RewardKind = Literal["composite", "paper", "sparse"]
 REWARD_KINDS: tuple[str, ...] = ("composite", "paper", "sparse")
@@ -44,7 +44,7 @@ REWARD_KINDS: tuple[str, ...] = ("composite", "paper", "sparse")
 @dataclass
 class RewardConfig:
     kind: RewardKind = "composite"
-    form: Literal["compact", "typed"] = "compact"  # the policy's answer: rl.policy's compact JSON or the chef's
+    form: Literal["compact", "typed"] = "compact"  # the policy's answer: chef.compact's JSON or the chef's
     sample: int = 100  # instances the verifier judges per recipe
     seed: int = 0
     cache_dir: Path | None = None  # the step cache every scorer shares

@@ -17,26 +17,18 @@ from pathlib import Path
 from typing import Any
 
 from ..adapt.train import PROFILES, TrainConfig
+from ..chef.compact import compact_prompt, parse_compact
+from ..chef.compact import messages as policy_messages
+from ..chef.generate import COMPACT_ANSWER_TOKENS
 from ..errors import DatachefError
 from ..io import atomic_open, task_base_dir
 from ..llm.base import SamplingParams
 from ..sources import load_benchmark
-from .policy import compact_prompt, parse_compact
 from .reward import RolloutTask
-
-POLICY_SYSTEM = "You are DataChef. Choose training data for the task: answer with the JSON recipe only."
-ANSWER_TOKENS = 120  # the compact answer is ~50 tokens; room for a model that rambles a little
 
 # The policy's SFT preset on CPU: the cpu profile (LoRA), with room for an 800-token prompt and its answer (the
 # profile's 256 tokens would cut every answer off), three passes and a higher rate (a few hundred short targets).
 CPU_SFT = dict(max_samples=None, epochs=3, lr=3e-4, max_seq_len=1024, batch_size=4, effective_batch_size=8)
-
-
-def policy_messages(prompt: str, answer: str | None = None) -> list[dict[str, str]]:
-    messages = [{"role": "system", "content": POLICY_SYSTEM}, {"role": "user", "content": prompt}]
-    if answer is not None:
-        messages.append({"role": "assistant", "content": answer})
-    return messages
 
 
 def read_demos(demos: str | Path) -> list[dict[str, Any]]:
@@ -106,8 +98,8 @@ def executability(client: Any, tasks: list[RolloutTask], *, n: int = 4, temperat
         dev, _ = load_benchmark(rt.task, task_base_dir(rt.task))
         prompt = compact_prompt(rt.task, rt.profiles, dev)
         # One seed per sample: a request's sample is a function of its seed and prompt (and cached by both).
-        outs = [client.chat(policy_messages(prompt), SamplingParams(max_tokens=ANSWER_TOKENS, temperature=temperature,
-                                                                     seed=seed + 1000 * t + k)) for k in range(n)]
+        outs = [client.chat(policy_messages(prompt), SamplingParams(
+            max_tokens=COMPACT_ANSWER_TOKENS, temperature=temperature, seed=seed + 1000 * t + k)) for k in range(n)]
         ok = 0
         for k, out in enumerate(outs):
             error = None
