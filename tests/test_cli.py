@@ -114,6 +114,9 @@ HELP = {
                  "--executor", "demos.jsonl"],
     "rl sft": ["--demos", "--out", "--base", "--profile", "--epochs", "--lr", "--max-steps", "--eval-task",
                "--eval-n", "--resume", "sft.json"],
+    "rl grpo": ["--instances", "--task", "--sft", "--no-cold-start", "--base", "--profile", "--group-size",
+                "--prompts-per-step", "--lr", "--beta", "--epsilon", "--temperature", "--max-steps", "--decoding",
+                "--reward", "--executor", "--resume", "metrics.jsonl", "report.html"],
 }
 
 
@@ -196,6 +199,13 @@ def bad_calls(make_task, tmp_path):
         "rl sft": [(["--out", out], "Missing option '--demos'"),
                    (["--demos", str(tmp_path / "none.jsonl"), "--out", out], "demonstrations not found"),
                    (["--demos", "d.jsonl", "--profile", "tpu", "--out", out], "'tpu' is not one of")],
+        "rl grpo": [(["--out", out], "give --instances DIR or at least one --task FILE"),
+                    (["--task", "t.yaml", "--out", out], "--no-cold-start to start from --base"),
+                    (["--task", "t.yaml", "--sft", str(tmp_path), "--out", out], "holds no model"),
+                    (["--task", "t.yaml", "--no-cold-start", "--decoding", "greedy", "--out", out],
+                     "'greedy' is not one of"),
+                    (["--task", "t.yaml", "--no-cold-start", "--reward", "dense", "--out", out],
+                     "'dense' is not one of")],
     }
 
 

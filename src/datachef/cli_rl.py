@@ -1,5 +1,6 @@
-"""`datachef rl ...`: teaching the chef by reinforcement learning. Registered on the main app by cli.py.
-So far: `rl demos` (cold-start demonstrations by rejection sampling) and `rl sft` (cold-start SFT of the policy)."""
+"""`datachef rl ...`: teaching the chef by reinforcement learning. Registered on the main app by cli.py:
+`rl demos` (cold-start demonstrations by rejection sampling), `rl sft` (cold-start SFT of the policy) and
+`rl grpo` (GRPO on the verifier reward)."""
 from __future__ import annotations
 
 import json
@@ -9,7 +10,7 @@ from typing import Annotated, Literal, Optional
 import typer
 
 from .cli_options import (BaseModelOption, CacheDir, ChefBaseUrl, ChefModel, Executor, Judge, JudgeBaseUrl, JudgeModel,
-                          OutDir, Profile, RayAddress, Reward, Sample, Seed, Threads, set_torch_threads)
+                          OutDir, Profile, RayAddress, Sample, Seed, Threads, set_torch_threads)
 
 TEACHERS = ("probe", "chef")
 
@@ -18,17 +19,36 @@ def _log(msg: str) -> None:
     typer.echo(msg, err=True)
 
 
+InstancesOption = Annotated[Optional[Path], typer.Option(help="Folder of task instances (`datachef pool sample`: "
+                                                              "its instances.jsonl).")]
+TasksOption = Annotated[Optional[list[Path]], typer.Option("--task", help="Task YAML (repeatable); with or instead "
+                                                                         "of --instances.")]
+RlReward = Annotated[Literal["composite", "paper", "sparse"], typer.Option(
+    help="composite (the verifier's composite score) | paper (the mean rubric score) | sparse (1 for any recipe "
+         "that runs: the paper's ablation).")]
+
+
+def _task_files(instances: Path | None, task: list[Path] | None) -> list[Path]:
+    files = list(task or [])
+    if instances is not None:
+        listing = instances / "instances.jsonl"
+        if not listing.is_file():
+            raise typer.BadParameter(f"{listing} not found (make one with `datachef pool sample`)",
+                                     param_hint="--instances")
+        files += [instances / Path(json.loads(line)["file"]).name
+                  for line in listing.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not files:
+        raise typer.BadParameter("give --instances DIR or at least one --task FILE", param_hint="--task")
+    return files
+
+
 def register(app: typer.Typer, make_app) -> None:
-    rl_app = make_app(help="Teach the chef by reinforcement learning: demonstrations and the cold-start SFT (so far; "
-                           "GRPO follows).", no_args_is_help=True)
+    rl_app = make_app(help="Teach the chef by reinforcement learning: demonstrations, the cold-start SFT, GRPO on "
+                           "the verifier reward.", no_args_is_help=True)
     app.add_typer(rl_app, name="rl")
 
     @rl_app.command("demos")
-    def rl_demos(out: OutDir = Path("runs/rl-demos"),
-                 instances: Annotated[Optional[Path], typer.Option(help="Folder of task instances (`datachef pool "
-                                                                        "sample`: its instances.jsonl).")] = None,
-                 task: Annotated[Optional[list[Path]], typer.Option("--task", help="Task YAML (repeatable); with or "
-                                                                                  "instead of --instances.")] = None,
+    def rl_demos(out: OutDir = Path("runs/rl-demos"), instances: InstancesOption = None, task: TasksOption = None,
                  teacher: Annotated[Optional[list[str]], typer.Option(
                      help="probe (offline: each source scored alone, then the best ones combined) | chef (the "
                           "--chef model's typed drafts). Repeatable; default probe.")] = None,
@@ -41,7 +61,7 @@ def register(app: typer.Typer, make_app) -> None:
                  per_instance: Annotated[int, typer.Option(min=1, help="Demonstrations kept per instance at most "
                                                                        "(best first, one per program).")] = 3,
                  judge: Judge = "local", judge_model: JudgeModel = None, judge_base_url: JudgeBaseUrl = None,
-                 sample: Sample = 100, reward: Reward = "composite", seed: Seed = 0, threads: Threads = 0,
+                 sample: Sample = 100, reward: RlReward = "composite", seed: Seed = 0, threads: Threads = 0,
                  cache_dir: CacheDir = None, executor: Executor = "local", address: RayAddress = None,
                  quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No log lines.")] = False) -> None:
         """Demonstrations for the cold-start SFT: for each task instance, teachers propose recipes in the policy's
@@ -53,16 +73,7 @@ def register(app: typer.Typer, make_app) -> None:
         from .rl.demos import ChefTeacher, DemoConfig, ProbeTeacher, make_demos
         from .verifier.scoring import ScoringConfig, scorers_for
 
-        files = list(task or [])
-        if instances is not None:
-            listing = instances / "instances.jsonl"
-            if not listing.is_file():
-                raise typer.BadParameter(f"{listing} not found (make one with `datachef pool sample`)",
-                                         param_hint="--instances")
-            files += [instances / Path(json.loads(line)["file"]).name
-                      for line in listing.read_text(encoding="utf-8").splitlines() if line.strip()]
-        if not files:
-            raise typer.BadParameter("give --instances DIR or at least one --task FILE", param_hint="--task")
+        files = _task_files(instances, task)
         teachers_wanted = list(dict.fromkeys(teacher or ["probe"]))
         unknown = [t for t in teachers_wanted if t not in TEACHERS]
         if unknown:
@@ -73,7 +84,8 @@ def register(app: typer.Typer, make_app) -> None:
         if chef == "local" or judge == "local":
             set_torch_threads(threads)
         log = None if quiet else _log
-        config = ScoringConfig(sample=sample, seed=seed, reward=reward, cache_dir=cache_dir)
+        config = ScoringConfig(sample=sample, seed=seed, reward="paper" if reward == "paper" else "composite",
+                               cache_dir=cache_dir)
         with scorers_for(executor, address, judge_spec.build, config, log) as scorers:
             judge_client = judge_spec.build() if scorers is None else None
             scorer = RecipeReward(RewardConfig(kind=reward, sample=sample, seed=seed, cache_dir=cache_dir),
@@ -150,3 +162,86 @@ def register(app: typer.Typer, make_app) -> None:
                      f"({len(tasks)} tasks x {eval_n})")
         typer.echo(f"{line}; wrote {result.final_dir} and {out / 'sft.json'}")
 
+
+    @rl_app.command("grpo")
+    def rl_grpo(out: OutDir = Path("runs/rl-grpo"), instances: InstancesOption = None, task: TasksOption = None,
+                sft: Annotated[Optional[Path], typer.Option(help="Cold start: an `rl sft` output folder (its final "
+                                                                 "model is where GRPO starts).")] = None,
+                cold_start: Annotated[bool, typer.Option(
+                    "--cold-start/--no-cold-start", help="--no-cold-start: start from --base itself, without the "
+                                                         "SFT (the paper's ablation).")] = True,
+                base: BaseModelOption = None,
+                profile: Annotated[Literal["cpu", "gpu"], typer.Option(
+                    help="cpu: LoRA, G=4, 2 instances a step | gpu: the paper's values (G=8, 16 instances a step, "
+                         "lr 5e-7, full fine-tuning, vLLM rollouts when installed).")] = "cpu",
+                group_size: Annotated[Optional[int], typer.Option(min=2, help="G: recipes per task instance.")]
+                = None,
+                prompts_per_step: Annotated[Optional[int], typer.Option(min=1, help="Task instances per step.")]
+                = None,
+                lr: Annotated[Optional[float], typer.Option(help="Learning rate.")] = None,
+                beta: Annotated[Optional[float], typer.Option(min=0.0, help="KL weight.")] = None,
+                epsilon: Annotated[Optional[float], typer.Option(help="Clip range of the ratio.")] = None,
+                temperature: Annotated[Optional[float], typer.Option(help="Rollout temperature.")] = None,
+                max_completion_tokens: Annotated[Optional[int], typer.Option(min=8, help="Tokens per "
+                                                                                         "completion.")] = None,
+                max_steps: Annotated[Optional[int], typer.Option(min=1, help="Stop after this many steps.")] = None,
+                epochs: Annotated[Optional[float], typer.Option(help="Passes over the instances.")] = None,
+                decoding: Annotated[Optional[Literal["free", "constrained"]], typer.Option(
+                    help="free (the policy writes the JSON) | constrained (the task's grammar; forced tokens "
+                         "out of the loss).")] = None,
+                save_steps: Annotated[Optional[int], typer.Option(min=1, help="Checkpoint every N steps.")] = None,
+                judge: Judge = "local", judge_model: JudgeModel = None, judge_base_url: JudgeBaseUrl = None,
+                sample: Sample = 30, reward: RlReward = "composite",
+                executor: Annotated[Literal["local", "ray"], typer.Option(
+                    help="Where rewards are computed: ray (worker processes sharing the step cache; a crash or "
+                         "hang is that recipe's penalty) | local (this process).")] = "ray",
+                address: RayAddress = None, cache_dir: CacheDir = None,
+                resume: Annotated[bool, typer.Option(help="Continue from OUT's latest checkpoint.")] = False,
+                seed: Seed = 0, threads: Threads = 0,
+                quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No log lines.")] = False) -> None:
+        """GRPO of the policy on the verifier reward (TRL's GRPOTrainer): each step samples G compact recipes for
+        each of a few task instances, executes and verifies them (penalties for what is not a recipe or does not
+        run) and updates the policy on the group-normalised rewards. Writes OUT/final (the policy: `cook` /
+        `chef-eval --chef local --model OUT/final --mode compact`), OUT/adapter (LoRA), OUT/metrics.jsonl,
+        OUT/rollouts.jsonl, OUT/grpo.json and OUT/report.html; --resume continues from the last checkpoint."""
+        from .llm import ClientSpec
+        from .rl import RecipeReward, RewardConfig
+        from .rl.grpo import GPU_BASE, grpo_settings, train_grpo
+        from .verifier.scoring import ScoringConfig, scorers_for
+
+        files = _task_files(instances, task)
+        if cold_start:
+            if sft is None:
+                raise typer.BadParameter("give the cold start's folder (`datachef rl sft --out DIR`), or "
+                                         "--no-cold-start to start from --base", param_hint="--sft")
+            if not (sft / "final" / "config.json").is_file():
+                raise typer.BadParameter(f"{sft / 'final'} holds no model (run `datachef rl sft --out {sft}`)",
+                                         param_hint="--sft")
+            start = str(sft / "final")
+        else:
+            if sft is not None:
+                raise typer.BadParameter("--no-cold-start starts from --base; drop --sft", param_hint="--sft")
+            start = base if base is not None else (GPU_BASE if profile == "gpu" else None)
+        settings = grpo_settings(profile, group_size=group_size, prompts_per_step=prompts_per_step, lr=lr, beta=beta,
+                                 epsilon=epsilon, temperature=temperature, max_completion_tokens=max_completion_tokens,
+                                 max_steps=max_steps, epochs=epochs, decoding=decoding, save_steps=save_steps,
+                                 seed=seed)
+        judge_spec = ClientSpec("judge", judge, judge_model, judge_base_url)
+        set_torch_threads(threads)
+        log = None if quiet else _log
+        config = ScoringConfig(sample=sample, seed=seed, reward="paper" if reward == "paper" else "composite",
+                               cache_dir=cache_dir)
+        with scorers_for(executor, address, judge_spec.build, config, log) as scorers:
+            scorer = RecipeReward(RewardConfig(kind=reward, sample=sample, seed=seed, cache_dir=cache_dir),
+                                  judge=judge_spec.build() if scorers is None else None, scorers=scorers,
+                                  work_dir=out / "rewards")
+            result = train_grpo(files, start, out, settings, reward=scorer, resume=resume,
+                                cold_start=str(sft) if cold_start else None, log=log)
+        from .rl.grpo import summarize
+
+        s = summarize(result.metrics)
+        line = f"{result.steps} GRPO steps in {result.seconds:.0f} s"
+        if s:
+            line += (f"; reward {s['reward_first']} -> {s['reward_last']}, executability "
+                     f"{s['executability_first']} -> {s['executability_last']} (first/last {s['window']} steps)")
+        typer.echo(f"{line}; wrote {result.final_dir}, {out / 'metrics.jsonl'} and {out / 'report.html'}")

@@ -167,3 +167,90 @@ def chef_eval_report(summary: dict[str, Any]) -> str:
                             f"instances (reward: {summary['reward']}); DVS_avg@{n} counts a failed or invalid "
                             "recipe as 0. Scores shown x100.") + "</p>",
         grouped_bar_chart(groups), "<h2>Per task</h2>", _table(headers, rows), "</body></html>"])
+
+
+def line_chart(series: list[tuple[str, list[tuple[float, float]], str]], *, width: int = 760, height: int = 220,
+               y_range: tuple[float, float] | None = None, y_label: str = "") -> str:
+    """Lines over steps (one per series: (name, [(x, y)], colour)) as inline SVG, with axes, ticks and a legend."""
+    points = [p for _, pts, _ in series for p in pts]
+    if not points:
+        return "<p>(nothing to show)</p>"
+    left, right, top, bottom = 52, 14, 24, 30
+    x0, x1 = min(x for x, _ in points), max(x for x, _ in points)
+    y0, y1 = y_range if y_range is not None else (min(y for _, y in points), max(y for _, y in points))
+    if y1 - y0 < 1e-9:
+        y0, y1 = y0 - 0.5, y1 + 0.5
+    x1 = x1 if x1 > x0 else x0 + 1
+
+    def sx(x: float) -> float:
+        return left + (width - left - right) * (x - x0) / (x1 - x0)
+
+    def sy(y: float) -> float:
+        return height - bottom - (height - top - bottom) * (y - y0) / (y1 - y0)
+
+    parts = [f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" stroke="#999"/>',
+             f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" stroke="#999"/>']
+    for k in range(5):
+        y = y0 + (y1 - y0) * k / 4
+        parts.append(f'<text x="{left - 4}" y="{sy(y) + 4:.1f}" text-anchor="end" font-size="11">{y:.2f}</text>'
+                     f'<line x1="{left}" y1="{sy(y):.1f}" x2="{width - right}" y2="{sy(y):.1f}" stroke="#eee"/>')
+    for k in range(6):
+        x = x0 + (x1 - x0) * k / 5
+        parts.append(f'<text x="{sx(x):.1f}" y="{height - bottom + 14}" text-anchor="middle" font-size="11">'
+                     f'{x:.0f}</text>')
+    parts.append(f'<text x="{(left + width) / 2}" y="{height - 2}" text-anchor="middle" font-size="11">step</text>'
+                 f'<text x="12" y="{top - 8}" font-size="11">{html.escape(y_label)}</text>')
+    for i, (name, pts, colour) in enumerate(series):
+        if pts:
+            path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in sorted(pts))
+            parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{path}"/>')
+            parts.extend(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="2.5" fill="{colour}"/>' for x, y in pts)
+        parts.append(f'<rect x="{left + 10 + 170 * i}" y="4" width="12" height="12" fill="{colour}"/>'
+                     f'<text x="{left + 26 + 170 * i}" y="14" font-size="12">{html.escape(name)}</text>')
+    return f'<svg width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">{"".join(parts)}</svg>'
+
+
+def grpo_report(run: dict[str, Any], metrics: list[dict[str, Any]]) -> str:
+    """`datachef rl grpo`'s page: the reward and executability over steps, KL, the time split per step, the
+    settings and the per-step table."""
+    s = run.get("settings", {})
+    title = "datachef rl grpo"
+
+    def series(key: str) -> list[tuple[float, float]]:
+        return [(m["step"], m[key]) for m in metrics if m.get(key) is not None]
+
+    band = [(m["step"], m["reward_mean"] + (m.get("reward_std") or 0)) for m in metrics
+            if m.get("reward_mean") is not None]
+    low = [(m["step"], m["reward_mean"] - (m.get("reward_std") or 0)) for m in metrics
+           if m.get("reward_mean") is not None]
+    rewards = line_chart([("reward (mean)", series("reward_mean"), "#4a7ab5"),
+                          ("mean + std", band, "#b9cbe4"), ("mean - std", low, "#b9cbe4"),
+                          ("best in batch", series("reward_max"), "#7fb77e")], y_label="reward")
+    shares = line_chart([("executable (a recipe)", series("executability"), "#4a7ab5"),
+                         ("ran and scored", series("ran"), "#d08a3c")], y_range=(0.0, 1.0), y_label="share")
+    kl = line_chart([("KL to the start model", series("kl"), "#a3231f")], y_label="KL")
+    times = bar_chart([(f"step {m['step']}: {part}", m["seconds"][part]) for m in metrics[-6:]
+                       for part in ("generation", "reward", "update")], fmt="{:.0f} s")
+    summary = run.get("summary") or {}
+    per_step = summary.get("seconds_per_step") or {}
+    rows = [[m["step"], _num(m.get("reward_mean")), _num(m.get("reward_std")), f"{m['executability']:.0%}",
+             f"{m['ran']:.0%}", _num(m.get("kl")), _num(m.get("completion_length")), m["seconds"]["generation"],
+             m["seconds"]["reward"], m["seconds"]["update"], m["seconds"]["total"]] for m in metrics]
+    head = (f"start model {run.get('start')}" + (f" (cold start: {run['cold_start']})" if run.get("cold_start")
+                                                 else " (no cold start)")
+            + f"; {len(run.get('instances', []))} task instances; G = {s.get('group_size')}, "
+            f"{s.get('prompts_per_step')} instances per step, lr {s.get('lr')}, beta {s.get('beta')}, epsilon "
+            f"{s.get('epsilon')}, temperature {s.get('temperature')}, {s.get('decoding')} decoding, "
+            f"{'LoRA' if s.get('lora') else 'full fine-tuning'}; reward "
+            f"{(run.get('fingerprint') or {}).get('reward', {}).get('kind')}; {run.get('steps', len(metrics))} steps"
+            + (f", {per_step.get('total')} s per step on average (generation {per_step.get('generation')}, reward "
+               f"{per_step.get('reward')}, update {per_step.get('update')})" if per_step else ""))
+    return "".join([
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{title}</h1><p>{html.escape(head)}</p>",
+        "<h2>Reward over steps</h2>", rewards, "<h2>Executability</h2>",
+        "<p>Completions that are recipes (not penalised as a format violation), and recipes that ran and were "
+        "scored.</p>", shares, "<h2>KL to the start model</h2>", kl,
+        "<h2>Time per step (last steps)</h2>", times, "<h2>Per step</h2>",
+        _table(["step", "reward", "std", "executable", "ran", "KL", "length", "generation s", "reward s",
+                "update s", "total s"], rows), "</body></html>"])
