@@ -1,4 +1,4 @@
-"""GRPO (`datachef rl grpo`) with a tiny random model: demonstrations -> cold-start SFT -> GRPO steps end to end,
+"""GRPO (`datachef rl grpo`) with a tiny random model: `rl demos` -> `rl sft` -> `rl grpo` end to end,
 per-step metrics and the report, resume after a stop, constrained rollouts (every completion a recipe, forced
 tokens out of the loss) and the arguments that must be refused."""
 from __future__ import annotations
@@ -9,12 +9,10 @@ import shutil
 import pytest
 from typer.testing import CliRunner
 
-from datachef.chef import ChefRecipe
-from datachef.chef.compact import compact_prompt, from_chef_recipe, parse_compact
+from datachef.chef.compact import parse_compact
 from datachef.cli import app
 
 from ..chef.conftest import kitchen  # noqa: F401 - the gsm8k kitchen fixture
-from ..chef.test_typed import GOOD
 
 pytest.importorskip("trl")
 RUNNER = CliRunner(env={"COLUMNS": "200"})
@@ -32,11 +30,11 @@ def setup(kitchen, tmp_path_factory):  # noqa: F811
     for name in ("a", "b"):
         tasks.append(folder / f"gsm8k--{name}.yaml")
         shutil.copy(kitchen["dir"] / "task.yaml", tasks[-1])
-    prompt = compact_prompt(kitchen["task"], kitchen["profiles"], kitchen["dev"])
-    demos = root / "demos.jsonl"
-    demos.write_text("".join(json.dumps({"prompt": prompt, "completion": from_chef_recipe(
-        ChefRecipe.model_validate({**GOOD, "system_prompt": None, "dedup": d}), kitchen["profiles"]),
-        "reward": 0.9, "teacher": "probe"}) + "\n" for d in ("near", "exact")))
+    res = RUNNER.invoke(app, ["rl", "demos", "--task", str(tasks[0]), "--out", str(root / "demos"), "--sample", "4",
+                              "--threshold", "0", "--per-instance", "2", "-q"])
+    assert res.exit_code == 0, res.output
+    demos = root / "demos" / "demos.jsonl"
+    assert demos.read_text().strip()
     base = tiny_random_model(root / "tiny")
     res = RUNNER.invoke(app, ["rl", "sft", "--demos", str(demos), "--out", str(root / "sft"), "--base", str(base),
                               "--max-steps", "2", "-q"])
