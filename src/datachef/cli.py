@@ -201,6 +201,9 @@ def cook(task: Annotated[Optional[Path], typer.Argument(help="Task YAML file (de
     from .io import load_task
 
     # Every role's arguments are checked before a kitchen is written or a model loads.
+    if mode == "compact" and (decoupled or coder_model):
+        raise typer.BadParameter("the compact form is written in one answer: drop --decoupled / --coder-model",
+                                 param_hint="--mode")
     chef_spec = ClientSpec("chef", chef, model, base_url)
     coder_spec = ClientSpec("coder", chef, coder_model, base_url) if coder_model else None
     judge_spec = ClientSpec("judge", judge, judge_model, judge_base_url)

@@ -210,6 +210,12 @@ def register(app: typer.Typer, make_app) -> None:
         from .verifier.scoring import ScoringConfig, scorers_for
 
         files = _task_files(instances, task)
+        from .adapt.train import world_size
+
+        if executor == "ray" and address is None and world_size() > 1:
+            raise typer.BadParameter("under accelerate each process would start its own Ray: start one (`ray start "
+                                     "--head`) and pass --address auto, or use --executor local",
+                                     param_hint="--executor")
         if cold_start:
             if sft is None:
                 raise typer.BadParameter("give the cold start's folder (`datachef rl sft --out DIR`), or "

@@ -3,9 +3,8 @@
 Recipe forms: `typed` (a ChefRecipe JSON under constrained decoding, compiled to a steps program), `compact` (the
 same decisions as ~50 tokens of numbered options after a short prompt: the form the RL policy learns,
 chef.compact), `steps` (the whole op DAG) and `python` (the paper's form: a datachef.kit script run in the
-sandbox). Two generation modes, as in the paper: end-to-end (plan
-and program in one response) and decoupled (a planner writes the plan, a coder — possibly another model — writes the
-program).
+sandbox). Two generation modes, as in the paper: end-to-end (plan and program in one response) and decoupled (a
+planner writes the plan, a coder — possibly another model — writes the program; not for the compact form).
 """
 from __future__ import annotations
 
@@ -61,6 +60,11 @@ class ChefConfig:
     # JSON forms (typed, steps, compact) decode under their schema's grammar; False samples freely (what a policy
     # trained to write the form without a grammar is measured by: unconstrained executability).
     constrained: bool = True
+
+    def __post_init__(self) -> None:
+        if self.form == "compact" and self.decoupled:
+            raise DatachefError("the compact form is written in one answer: it has no planner/coder split (drop "
+                                "--decoupled / --coder-model)")
 
     @property
     def answer_tokens(self) -> int:
