@@ -175,7 +175,7 @@ def line_chart(series: list[tuple[str, list[tuple[float, float]], str]], *, widt
     points = [p for _, pts, _ in series for p in pts]
     if not points:
         return "<p>(nothing to show)</p>"
-    left, right, top, bottom = 52, 14, 24, 30
+    left, right, top, bottom = 62, 14, 24, 30
     x0, x1 = min(x for x, _ in points), max(x for x, _ in points)
     y0, y1 = y_range if y_range is not None else (min(y for _, y in points), max(y for _, y in points))
     if y1 - y0 < 1e-9:
@@ -192,10 +192,9 @@ def line_chart(series: list[tuple[str, list[tuple[float, float]], str]], *, widt
              f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" stroke="#999"/>']
     for k in range(5):
         y = y0 + (y1 - y0) * k / 4
-        parts.append(f'<text x="{left - 4}" y="{sy(y) + 4:.1f}" text-anchor="end" font-size="11">{y:.2f}</text>'
+        parts.append(f'<text x="{left - 4}" y="{sy(y) + 4:.1f}" text-anchor="end" font-size="11">{y:.2g}</text>'
                      f'<line x1="{left}" y1="{sy(y):.1f}" x2="{width - right}" y2="{sy(y):.1f}" stroke="#eee"/>')
-    for k in range(6):
-        x = x0 + (x1 - x0) * k / 5
+    for x in sorted({round(x0 + (x1 - x0) * k / 5) for k in range(6)}):  # whole steps
         parts.append(f'<text x="{sx(x):.1f}" y="{height - bottom + 14}" text-anchor="middle" font-size="11">'
                      f'{x:.0f}</text>')
     parts.append(f'<text x="{(left + width) / 2}" y="{height - 2}" text-anchor="middle" font-size="11">step</text>'
@@ -208,6 +207,34 @@ def line_chart(series: list[tuple[str, list[tuple[float, float]], str]], *, widt
         parts.append(f'<rect x="{left + 10 + 170 * i}" y="4" width="12" height="12" fill="{colour}"/>'
                      f'<text x="{left + 26 + 170 * i}" y="14" font-size="12">{html.escape(name)}</text>')
     return f'<svg width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">{"".join(parts)}</svg>'
+
+
+def stacked_bar_chart(rows: list[tuple[str, list[tuple[str, float, str]]]], *, width: int = 760,
+                      bar_h: int = 16) -> str:
+    """One horizontal bar per row made of parts ((name, value, colour), e.g. seconds per phase), with the row's
+    total at its end and a legend, as inline SVG."""
+    if not rows:
+        return "<p>(nothing to show)</p>"
+    label_w = 90
+    top = max(sum(v for _, v, _ in parts) for _, parts in rows) or 1.0
+    scale = (width - label_w - 60) / top
+    legend = "".join(f'<rect x="{label_w + 130 * i}" y="2" width="12" height="12" fill="{c}"/>'
+                     f'<text x="{label_w + 130 * i + 16}" y="12" font-size="12">{html.escape(n)}</text>'
+                     for i, (n, _, c) in enumerate(rows[0][1]))
+    out, y = [legend], 22
+    for label, parts in rows:
+        x = float(label_w)
+        out.append(f'<text x="{label_w - 6}" y="{y + bar_h - 4}" text-anchor="end" font-size="12">'
+                   f'{html.escape(label)}</text>')
+        for name, value, colour in parts:
+            w = max(0.0, value * scale)
+            out.append(f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h - 3}" fill="{colour}">'
+                       f'<title>{html.escape(name)}: {value:.0f} s</title></rect>')
+            x += w
+        out.append(f'<text x="{x + 4:.1f}" y="{y + bar_h - 4}" font-size="11">'
+                   f'{sum(v for _, v, _ in parts):.0f} s</text>')
+        y += bar_h
+    return f'<svg width="{width}" height="{y + 4}" xmlns="http://www.w3.org/2000/svg">{"".join(out)}</svg>'
 
 
 def grpo_report(run: dict[str, Any], metrics: list[dict[str, Any]]) -> str:
@@ -229,13 +256,15 @@ def grpo_report(run: dict[str, Any], metrics: list[dict[str, Any]]) -> str:
     shares = line_chart([("executable (a recipe)", series("executability"), "#4a7ab5"),
                          ("ran and scored", series("ran"), "#d08a3c")], y_range=(0.0, 1.0), y_label="share")
     kl = line_chart([("KL to the start model", series("kl"), "#a3231f")], y_label="KL")
-    times = bar_chart([(f"step {m['step']}: {part}", m["seconds"][part]) for m in metrics[-6:]
-                       for part in ("generation", "reward", "update")], fmt="{:.0f} s")
+    times = stacked_bar_chart([(f"step {m['step']}", [(part, m["seconds"][part], colour) for part, colour in
+                                                      (("generation", "#4a7ab5"), ("reward", "#7fb77e"),
+                                                       ("update", "#d08a3c"))]) for m in metrics])
     summary = run.get("summary") or {}
     per_step = summary.get("seconds_per_step") or {}
     rows = [[m["step"], _num(m.get("reward_mean")), _num(m.get("reward_std")), f"{m['executability']:.0%}",
-             f"{m['ran']:.0%}", _num(m.get("kl")), _num(m.get("completion_length")), m["seconds"]["generation"],
-             m["seconds"]["reward"], m["seconds"]["update"], m["seconds"]["total"]] for m in metrics]
+             f"{m['ran']:.0%}", "" if m.get("kl") is None else f"{m['kl']:.5f}", _num(m.get("completion_length")),
+             m["seconds"]["generation"], m["seconds"]["reward"], m["seconds"]["update"], m["seconds"]["total"]]
+            for m in metrics]
     head = (f"start model {run.get('start')}" + (f" (cold start: {run['cold_start']})" if run.get("cold_start")
                                                  else " (no cold start)")
             + f"; {len(run.get('instances', []))} task instances; G = {s.get('group_size')}, "
@@ -251,6 +280,6 @@ def grpo_report(run: dict[str, Any], metrics: list[dict[str, Any]]) -> str:
         "<h2>Reward over steps</h2>", rewards, "<h2>Executability</h2>",
         "<p>Completions that are recipes (not penalised as a format violation), and recipes that ran and were "
         "scored.</p>", shares, "<h2>KL to the start model</h2>", kl,
-        "<h2>Time per step (last steps)</h2>", times, "<h2>Per step</h2>",
+        "<h2>Time per step</h2>", times, "<h2>Per step</h2>",
         _table(["step", "reward", "std", "executable", "ran", "KL", "length", "generation s", "reward s",
                 "update s", "total s"], rows), "</body></html>"])
