@@ -92,6 +92,33 @@ def test_a_crashed_worker_fails_its_recipes_not_the_run(ray_cluster, tmp_path, t
     assert all(r["error"].startswith("worker crashed") for r in results)
 
 
+def test_a_worker_ray_kills_for_memory_fails_its_recipe_not_the_run(ray_cluster, tmp_path, task_path):
+    """Ray's memory monitor kills a worker when the node runs low (seen in a GRPO run beside other jobs): its
+    OutOfMemoryError is that recipe's failure and a new worker scores the next one."""
+    import ray
+
+    good, _ = _recipes(tmp_path)
+
+    class OneOOM:  # the ray module, but the first result comes back as an out-of-memory kill
+        def __init__(self):
+            self.raised = False
+
+        def __getattr__(self, name):
+            return getattr(ray, name)
+
+        def get(self, ref):
+            if not self.raised:
+                self.raised = True
+                raise ray.exceptions.OutOfMemoryError("1 worker(s) were killed due to the node running low on memory")
+            return ray.get(ref)
+
+    with RayScorers(offline_judge, ScoringConfig(sample=5, judge_mode="labels"), workers=1) as scorers:
+        scorers.ray = OneOOM()
+        results = scorers.score([ScoreJob(task_path, good, tmp_path / f"r{i}") for i in range(2)])
+    assert results[0]["status"] == "failed" and "OutOfMemoryError" in results[0]["error"]
+    assert results[1]["status"] == "ok"
+
+
 def test_a_recipe_past_its_time_limit_fails_and_the_worker_is_replaced(ray_cluster, tmp_path, task_path):
     good, _ = _recipes(tmp_path)
     config = ScoringConfig(sample=5, timeout_s=1.0, judge_mode="labels")

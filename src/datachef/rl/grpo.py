@@ -217,6 +217,7 @@ def _callbacks(steps: StepLog, log: Log | None, metrics: list[dict[str, Any]]):
 
         def on_step_end(self, args, state, control, **kwargs):
             steps.total = time.perf_counter() - steps.started
+            _release_memory()
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if not state.is_world_process_zero or not logs or "reward" not in logs:
@@ -236,6 +237,19 @@ def _callbacks(steps: StepLog, log: Log | None, metrics: list[dict[str, Any]]):
                 log(f"checkpoint at step {state.global_step}")
 
     return _Steps()
+
+
+def _release_memory() -> None:
+    """Hand freed heap back to the system after a step. Rollouts of varying lengths fragment glibc's heap: a CPU run
+    grew from 9 to 13 GB over 14 steps, until Ray's memory monitor killed a reward worker."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to trim
+        pass
 
 
 def _truncate_after(path: Path, step: int) -> None:

@@ -157,7 +157,13 @@ class RayScorers:
                     idle.append(actor)
                     if on_result:
                         on_result(k, results[k])
-                except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as e:
+                except ray.exceptions.RayTaskError as e:
+                    # What scoring raised beyond a recipe's own failure (the judge is down, a verifier error)
+                    # stops the run, as it does in-process.
+                    raise _cause(e) from None
+                except ray.exceptions.RayError as e:
+                    # The worker is gone: it crashed, or Ray killed it (out of memory, its node died). That is this
+                    # recipe's failure (an RL step gives it the penalty), never the run's; a new worker takes over.
                     results[k] = failed(f"worker crashed: {type(e).__name__}: {str(e).splitlines()[0]}",
                                         time.time() - _t)
                     self.log(f"recipe {k}: {results[k]['error']}")
@@ -165,10 +171,6 @@ class RayScorers:
                         on_result(k, results[k])
                     self._retire(actor)
                     idle.append(self._new_actor())
-                except ray.exceptions.RayTaskError as e:
-                    # What scoring raised beyond a recipe's own failure (the judge is down, a verifier error)
-                    # stops the run, as it does in-process.
-                    raise _cause(e) from None
             if timeout is not None:
                 now = time.time()
                 for ref, (k, actor, t0) in list(running.items()):
