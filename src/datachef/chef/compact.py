@@ -23,10 +23,11 @@ from pydantic import BaseModel, Field
 
 from ..sources.profile import answer_fields, field_pairs
 from ..spec import Recipe, SourceProfile, TaskSpec
-from .generate import json_answer, model_from_json, validated
+from .answer import json_answer, model_from_json, validated
 from .typed import ChefRecipe, SourcePick, compile_chef_recipe
 
 MAX_PICKS = 4
+ANSWER_TOKENS = 120  # the answer is ~50 tokens; room for a model that rambles a little
 SYSTEM = "You are DataChef. Choose training data for the task: answer with the JSON recipe only."
 
 

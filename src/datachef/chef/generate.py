@@ -8,25 +8,19 @@ planner writes the plan, a coder — possibly another model — writes the progr
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Literal, TypeVar
+from typing import Literal
 
-from pydantic import BaseModel, ValidationError
 from tqdm import tqdm
 
-from ..engine import build_context, compile_recipe
 from ..errors import DatachefError
 from ..llm.base import Completion, LLMClient, Messages, SamplingParams
 from ..spec import Plan, Recipe, SourceProfile, TaskSpec
-from . import prompts
+from . import compact, prompts
+from .answer import json_answer, model_from_json, validated
 from .typed import ChefRecipe, answer_fields, chef_schema, compile_chef_recipe
-
-COMPACT_ANSWER_TOKENS = 120  # the compact answer is ~50 tokens; room for a model that rambles a little
-
-M = TypeVar("M", bound=BaseModel)
 
 _CODE = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.DOTALL)
 
@@ -68,37 +62,7 @@ class ChefConfig:
 
     @property
     def answer_tokens(self) -> int:
-        return self.max_tokens or (COMPACT_ANSWER_TOKENS if self.form == "compact" else 700)
-
-
-def json_answer(text: str) -> Any:
-    """The JSON object in a model's answer (from the first '{' to the last '}'). Raises ValueError with a readable
-    reason."""
-    m = re.search(r"\{.*\}", text, re.DOTALL)
-    if not m:
-        raise ValueError("the answer contains no JSON object")
-    try:
-        return json.loads(m.group(0), strict=False)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"the JSON does not parse: {e}") from None
-
-
-def model_from_json(model: type[M], data: Any, what: str) -> M:
-    """`model` from a parsed JSON answer; ValueError naming the first problems (what a repair prompt shows)."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as e:
-        raise ValueError(f"the JSON does not match the {what} structure: " + "; ".join(
-            f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()[:6])) from None
-
-
-def validated(recipe: Recipe, task: TaskSpec) -> Recipe:
-    """`recipe` once the engine compiles it for `task`; ValueError with the engine's message otherwise."""
-    try:
-        compile_recipe(recipe, build_context(task))
-    except DatachefError as e:
-        raise ValueError(str(e)) from None
-    return recipe
+        return self.max_tokens or (compact.ANSWER_TOKENS if self.form == "compact" else 700)
 
 
 def parse_typed(text: str, task: TaskSpec, profiles: list[SourceProfile], index: int,
@@ -261,8 +225,6 @@ class Chef:
         come."""
         c = self.config
         drafts = [Draft(index=start + i, form=c.form) for i in range(n)]
-        from . import compact  # imports this module
-
         schema = (chef_schema(task, profiles) if c.form == "typed" else steps_schema(task) if c.form == "steps"
                   else compact.compact_schema(task, profiles) if c.form == "compact" else None)
         if not c.constrained:

@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from ..adapt.train import PROFILES, TrainConfig
-from ..chef.compact import compact_prompt, parse_compact
+from ..chef.compact import ANSWER_TOKENS, compact_prompt, parse_compact
 from ..chef.compact import messages as policy_messages
-from ..chef.generate import COMPACT_ANSWER_TOKENS
 from ..errors import DatachefError
 from ..io import atomic_open, task_base_dir
 from ..llm.base import SamplingParams
@@ -99,7 +98,7 @@ def executability(client: Any, tasks: list[RolloutTask], *, n: int = 4, temperat
         prompt = compact_prompt(rt.task, rt.profiles, dev)
         # One seed per sample: a request's sample is a function of its seed and prompt (and cached by both).
         outs = [client.chat(policy_messages(prompt), SamplingParams(
-            max_tokens=COMPACT_ANSWER_TOKENS, temperature=temperature, seed=seed + 1000 * t + k)) for k in range(n)]
+            max_tokens=ANSWER_TOKENS, temperature=temperature, seed=seed + 1000 * t + k)) for k in range(n)]
         ok = 0
         for k, out in enumerate(outs):
             error = None
