@@ -162,7 +162,6 @@ def register(app: typer.Typer, make_app) -> None:
                      f"({len(tasks)} tasks x {eval_n})")
         typer.echo(f"{line}; wrote {result.final_dir} and {out / 'sft.json'}")
 
-
     @rl_app.command("grpo")
     def rl_grpo(out: OutDir = Path("runs/rl-grpo"), instances: InstancesOption = None, task: TasksOption = None,
                 sft: Annotated[Optional[Path], typer.Option(help="Cold start: an `rl sft` output folder (its final "
@@ -206,7 +205,7 @@ def register(app: typer.Typer, make_app) -> None:
         OUT/rollouts.jsonl, OUT/grpo.json and OUT/report.html; --resume continues from the last checkpoint."""
         from .llm import ClientSpec
         from .rl import RecipeReward, RewardConfig
-        from .rl.grpo import GPU_BASE, grpo_settings, train_grpo
+        from .rl.grpo import GPU_BASE, grpo_settings, summarize, train_grpo
         from .verifier.scoring import ScoringConfig, scorers_for
 
         files = _task_files(instances, task)
@@ -243,8 +242,6 @@ def register(app: typer.Typer, make_app) -> None:
                                   work_dir=out / "rewards")
             result = train_grpo(files, start, out, settings, reward=scorer, resume=resume,
                                 cold_start=str(sft) if cold_start else None, log=log)
-        from .rl.grpo import summarize
-
         s = summarize(result.metrics)
         line = f"{result.steps} GRPO steps in {result.seconds:.0f} s"
         if s:
