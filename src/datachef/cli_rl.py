@@ -84,12 +84,11 @@ def register(app: typer.Typer, make_app) -> None:
         if chef == "local" or judge == "local":
             set_torch_threads(threads)
         log = None if quiet else _log
-        config = ScoringConfig(sample=sample, seed=seed, reward="paper" if reward == "paper" else "composite",
-                               cache_dir=cache_dir)
+        reward_config = RewardConfig(kind=reward, sample=sample, seed=seed, cache_dir=cache_dir)
+        config = ScoringConfig(sample=sample, seed=seed, reward=reward_config.verifier_reward, cache_dir=cache_dir)
         with scorers_for(executor, address, judge_spec.build, config, log) as scorers:
             judge_client = judge_spec.build() if scorers is None else None
-            scorer = RecipeReward(RewardConfig(kind=reward, sample=sample, seed=seed, cache_dir=cache_dir),
-                                  judge=judge_client, scorers=scorers, work_dir=out / "runs")
+            scorer = RecipeReward(reward_config, judge=judge_client, scorers=scorers, work_dir=out / "runs")
             teachers = []
             for name in teachers_wanted:
                 if name == "probe":
@@ -234,12 +233,11 @@ def register(app: typer.Typer, make_app) -> None:
         judge_spec = ClientSpec("judge", judge, judge_model, judge_base_url)
         set_torch_threads(threads)
         log = None if quiet else _log
-        config = ScoringConfig(sample=sample, seed=seed, reward="paper" if reward == "paper" else "composite",
-                               cache_dir=cache_dir)
+        reward_config = RewardConfig(kind=reward, sample=sample, seed=seed, cache_dir=cache_dir)
+        config = ScoringConfig(sample=sample, seed=seed, reward=reward_config.verifier_reward, cache_dir=cache_dir)
         with scorers_for(executor, address, judge_spec.build, config, log) as scorers:
-            scorer = RecipeReward(RewardConfig(kind=reward, sample=sample, seed=seed, cache_dir=cache_dir),
-                                  judge=judge_spec.build() if scorers is None else None, scorers=scorers,
-                                  work_dir=out / "rewards")
+            scorer = RecipeReward(reward_config, judge=judge_spec.build() if scorers is None else None,
+                                  scorers=scorers, work_dir=out / "rewards")
             result = train_grpo(files, start, out, settings, reward=scorer, resume=resume,
                                 cold_start=str(sft) if cold_start else None, log=log)
         s = summarize(result.metrics)

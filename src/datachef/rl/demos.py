@@ -22,10 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-from ..chef.compact import compact_prompt, from_chef_recipe, options
+from ..chef.compact import from_chef_recipe, options
 from ..chef.prompts import chef_profiles
-from ..io import atomic_open, task_base_dir, write_json_atomic
-from ..sources import load_benchmark
+from ..io import atomic_open, write_json_atomic
 from .reward import RecipeReward, RolloutTask
 
 
@@ -108,8 +107,7 @@ def make_demos(instances: list[Path], teachers: list[Teacher], reward: RecipeRew
         if record.is_file():
             continue
         rt = RolloutTask.load(file)
-        dev, _ = load_benchmark(rt.task, task_base_dir(rt.task))
-        prompt = compact_prompt(rt.task, rt.profiles, dev)
+        dev, prompt = rt.dev, rt.prompt
         proposals: list[tuple[str, str]] = []  # (teacher, answer)
         for teacher in teachers:
             proposals.extend((teacher.name, a) for a in dict.fromkeys(teacher.propose(rt, dev)))

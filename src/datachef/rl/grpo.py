@@ -49,10 +49,9 @@ from pydantic import BaseModel, Field
 
 from ..adapt.train import (AdaptError, _bf16_supported, _checkpointing_arg, _checkpoints, _has_accelerator,
                            _local_kwargs, _publish_dir, load_tokenizer, resolve_base, world_size)
-from ..chef.compact import compact_prompt, compact_schema, messages
+from ..chef.compact import compact_schema, messages
 from ..hashing import content_hash
-from ..io import atomic_open, task_base_dir, write_json_atomic
-from ..sources import load_benchmark
+from ..io import atomic_open, write_json_atomic
 from .reward import RecipeReward, RewardResult, RolloutTask
 
 Log = Callable[[str], None]
@@ -127,10 +126,8 @@ def rollout_rows(tasks: list[RolloutTask]) -> tuple[list[dict[str, Any]], dict[s
     the prompt text: TRL hands `rollout_func` the prompts only)."""
     rows, schemas = [], {}
     for rt in tasks:
-        dev, _ = load_benchmark(rt.task, task_base_dir(rt.task))
-        prompt = compact_prompt(rt.task, rt.profiles, dev)
-        rows.append({"prompt": messages(prompt), "task_file": str(rt.task_file)})
-        schemas[prompt] = compact_schema(rt.task, rt.profiles)
+        rows.append({"prompt": messages(rt.prompt), "task_file": str(rt.task_file)})
+        schemas[rt.prompt] = compact_schema(rt.task, rt.profiles)
     return rows, schemas
 
 

@@ -25,14 +25,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from ..chef.compact import parse_compact
+from ..chef.compact import compact_prompt, parse_compact
 from ..chef.generate import parse_typed
 from ..chef.search import program_key
 from ..io import load_task, task_base_dir
-from ..sources import open_source, profile_source
+from ..sources import load_benchmark, open_source, profile_source
 from ..spec import SourceProfile, TaskSpec
 from ..verifier import Verifier, VerifierConfig
 from ..verifier.scoring import ScoreJob, score_recipe
@@ -49,6 +50,12 @@ class RewardConfig:
     seed: int = 0
     cache_dir: Path | None = None  # the step cache every scorer shares
 
+    @property
+    def verifier_reward(self) -> str:
+        """The score the verifier computes: the paper's for `paper`, else the composite (`sparse` only asks whether
+        a recipe was scored)."""
+        return "paper" if self.kind == "paper" else "composite"
+
 
 @dataclass
 class RolloutTask:
@@ -63,6 +70,16 @@ class RolloutTask:
         task = load_task(Path(task_file))
         base = task_base_dir(task)
         return cls(Path(task_file), task, [profile_source(open_source(s, base)) for s in task.sources])
+
+    @cached_property
+    def dev(self) -> list[dict[str, Any]]:
+        """The benchmark's dev items (what the prompt may show)."""
+        return load_benchmark(self.task, task_base_dir(self.task))[0]
+
+    @cached_property
+    def prompt(self) -> str:
+        """The policy's compact prompt for this task."""
+        return compact_prompt(self.task, self.profiles, self.dev)
 
 
 @dataclass
@@ -86,8 +103,7 @@ class RecipeReward:
         self.config = config or RewardConfig()
         if self.config.kind not in REWARD_KINDS:
             raise ValueError(f"reward kind must be one of {', '.join(REWARD_KINDS)}, not {self.config.kind!r}")
-        self.verifier_config = verifier_config or VerifierConfig(
-            reward="paper" if self.config.kind == "paper" else "composite")
+        self.verifier_config = verifier_config or VerifierConfig(reward=self.config.verifier_reward)
         self.judge, self.scorers, self.work_dir = judge, scorers, Path(work_dir)
         self._verifiers: dict[str, Verifier] = {}
         self._calls = 0

@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from ..adapt.train import PROFILES, TrainConfig
-from ..chef.compact import ANSWER_TOKENS, compact_prompt, parse_compact
+from ..chef.compact import ANSWER_TOKENS, parse_compact
 from ..chef.compact import messages as policy_messages
 from ..errors import DatachefError
-from ..io import atomic_open, task_base_dir
+from ..io import atomic_open
 from ..llm.base import SamplingParams
-from ..sources import load_benchmark
 from .reward import RolloutTask
 
 # The policy's SFT preset on CPU: the cpu profile (LoRA), with room for an 800-token prompt and its answer (the
@@ -94,8 +93,7 @@ def executability(client: Any, tasks: list[RolloutTask], *, n: int = 4, temperat
     parse and compile into a recipe (what the reward would not penalise as a format violation)."""
     valid, per_task, examples = 0, {}, []
     for t, rt in enumerate(tasks):
-        dev, _ = load_benchmark(rt.task, task_base_dir(rt.task))
-        prompt = compact_prompt(rt.task, rt.profiles, dev)
+        prompt = rt.prompt
         # One seed per sample: a request's sample is a function of its seed and prompt (and cached by both).
         outs = [client.chat(policy_messages(prompt), SamplingParams(
             max_tokens=ANSWER_TOKENS, temperature=temperature, seed=seed + 1000 * t + k)) for k in range(n)]
