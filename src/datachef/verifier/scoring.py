@@ -140,6 +140,16 @@ class RayScorers:
         while len(self._actors) < min(self.workers, len(jobs)):
             idle.append(self._new_actor())
         running: dict[Any, tuple[int, Any, float]] = {}  # ref -> (job index, actor, start time)
+
+        def lost(k: int, actor: Any, error: str, started: float) -> None:
+            """Job k failed with its worker (crashed, killed or stopped): record it and replace the worker."""
+            results[k] = failed(error, time.time() - started)
+            self.log(f"recipe {k}: {error}")
+            if on_result:
+                on_result(k, results[k])
+            self._retire(actor)
+            idle.append(self._new_actor())
+
         timeout = self.config.timeout_s
         while pending or running:
             while pending and idle:
@@ -154,9 +164,6 @@ class RayScorers:
                 k, actor, _t = running.pop(ref)
                 try:
                     results[k] = ray.get(ref)
-                    idle.append(actor)
-                    if on_result:
-                        on_result(k, results[k])
                 except ray.exceptions.RayTaskError as e:
                     # What scoring raised beyond a recipe's own failure (the judge is down, a verifier error)
                     # stops the run, as it does in-process.
@@ -164,24 +171,17 @@ class RayScorers:
                 except ray.exceptions.RayError as e:
                     # The worker is gone: it crashed, or Ray killed it (out of memory, its node died). That is this
                     # recipe's failure (an RL step gives it the penalty), never the run's; a new worker takes over.
-                    results[k] = failed(f"worker crashed: {type(e).__name__}: {str(e).splitlines()[0]}",
-                                        time.time() - _t)
-                    self.log(f"recipe {k}: {results[k]['error']}")
+                    lost(k, actor, f"worker crashed: {type(e).__name__}: {str(e).splitlines()[0]}", _t)
+                else:
+                    idle.append(actor)
                     if on_result:
                         on_result(k, results[k])
-                    self._retire(actor)
-                    idle.append(self._new_actor())
             if timeout is not None:
                 now = time.time()
                 for ref, (k, actor, t0) in list(running.items()):
                     if now - t0 > timeout:
                         running.pop(ref)
-                        results[k] = failed(f"timed out after {timeout:g} s (worker stopped)", now - t0)
-                        self.log(f"recipe {k}: {results[k]['error']}")
-                        if on_result:
-                            on_result(k, results[k])
-                        self._retire(actor)
-                        idle.append(self._new_actor())
+                        lost(k, actor, f"timed out after {timeout:g} s (worker stopped)", t0)
         return [r for r in results if r is not None]
 
 
