@@ -387,6 +387,33 @@ def _publish_dir(tmp: Path, final: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def publish_final(trainer: Any, tokenizer: Any, out: Path, *, lora: bool, adapter: Path | None = None) -> Path:
+    """Write a trainer's model to OUT/final (LoRA merged into the weights) with its tokenizer, and with LoRA the
+    adapter alone to `adapter` when given; each folder is built aside and swapped in whole. Every process calls it
+    (saving is collective under FSDP/DeepSpeed). Returns OUT/final."""
+    main = trainer.args.process_index == 0
+    final, tmp = out / "final", out / "final.tmp"
+    if main:
+        shutil.rmtree(tmp, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()
+    if lora:
+        if main:
+            policy = trainer.accelerator.unwrap_model(trainer.model)
+            if adapter is not None:
+                adapter_tmp = adapter.with_name(adapter.name + ".tmp")
+                shutil.rmtree(adapter_tmp, ignore_errors=True)
+                policy.save_pretrained(str(adapter_tmp))
+                _publish_dir(adapter_tmp, adapter)
+            policy.merge_and_unload().save_pretrained(str(tmp), safe_serialization=True)
+    else:
+        trainer.save_model(str(tmp))
+    if main:
+        tokenizer.save_pretrained(str(tmp))
+        _publish_dir(tmp, final)
+    trainer.accelerator.wait_for_everyone()
+    return final
+
+
 def _make_log_callback(log: Log | None):
     from transformers import TrainerCallback
 
@@ -497,21 +524,7 @@ def train_sft(data: str | Path, base: str | Path | None, out: str | Path, config
             f"bf16={bf16}" + (f", resuming from {resume_from}" if resume_from else ""))
     output = trainer.train(resume_from_checkpoint=resume_from)
 
-    final = out / "final"
-    tmp = out / "final.tmp"
-    if main:
-        shutil.rmtree(tmp, ignore_errors=True)
-    trainer.accelerator.wait_for_everyone()
-    if config.lora:
-        if main:
-            merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
-            merged.save_pretrained(str(tmp), safe_serialization=True)
-    else:
-        trainer.save_model(str(tmp))  # collective under FSDP/DeepSpeed: every process calls it
-    if main:
-        tokenizer.save_pretrained(str(tmp))
-        _publish_dir(tmp, final)
-    trainer.accelerator.wait_for_everyone()
+    final = publish_final(trainer, tokenizer, out, lora=config.lora)
 
     curve = _loss_curve(trainer.state.log_history)
     result = TrainResult(

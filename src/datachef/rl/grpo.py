@@ -48,7 +48,7 @@ from typing import Any, Callable, Literal
 from pydantic import BaseModel, Field
 
 from ..adapt.train import (AdaptError, _bf16_supported, _checkpointing_arg, _checkpoints, _has_accelerator,
-                           _local_kwargs, _publish_dir, load_tokenizer, resolve_base, world_size)
+                           _local_kwargs, load_tokenizer, publish_final, resolve_base, world_size)
 from ..chef.compact import compact_schema, messages
 from ..hashing import content_hash
 from ..io import atomic_open, write_json_atomic
@@ -467,25 +467,8 @@ def train_grpo(task_files: list[str | Path], start: str | Path | None, out: str 
             + (f"; resuming from {resume_from}" if resume_from else ""))
     trainer.train(resume_from_checkpoint=resume_from)
 
-    final, tmp = out / "final", out / "final.tmp"
-    if main:
-        shutil.rmtree(tmp, ignore_errors=True)
-    trainer.accelerator.wait_for_everyone()
-    if settings.lora:
-        if main:
-            policy = trainer.accelerator.unwrap_model(trainer.model)
-            adapter_tmp = out / "adapter.tmp"
-            shutil.rmtree(adapter_tmp, ignore_errors=True)
-            policy.save_pretrained(str(adapter_tmp))
-            _publish_dir(adapter_tmp, out / "adapter")
-            policy.merge_and_unload().save_pretrained(str(tmp), safe_serialization=True)
-    else:
-        trainer.save_model(str(tmp))
-    if main:
-        tokenizer.padding_side = "right"
-        tokenizer.save_pretrained(str(tmp))
-        _publish_dir(tmp, final)
-    trainer.accelerator.wait_for_everyone()
+    tokenizer.padding_side = "right"  # as the start model's: the saved policy is used for chat, not rollouts
+    final = publish_final(trainer, tokenizer, out, lora=settings.lora, adapter=out / "adapter")
     result = GRPOResult(out=out, final_dir=final, steps=int(trainer.state.global_step),
                         seconds=round(time.time() - started, 1), metrics=metrics, resumed_from=resume_from)
     if main:
