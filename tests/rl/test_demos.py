@@ -61,6 +61,9 @@ def test_probe_teacher_demos_keep_the_good_sources(tmp_path):
     assert len({d["program"] for d in demos}) == len(demos)  # one demonstration per program
     record = json.loads((tmp_path / "demos" / "instances" / "task.json").read_text())
     assert record["kept"] and all("reward" in p for p in record["proposals"])
+    # Every combination is proposed with the filters on and off, so demonstrations show both settings.
+    switches = {(a["final"], a["quality"]) for a in (json.loads(p["completion"]) for p in record["proposals"])}
+    assert switches == {(True, True), (True, False), (False, True), (False, False)}
 
 
 def test_finished_instances_are_not_run_again(tmp_path):

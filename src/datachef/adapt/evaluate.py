@@ -162,19 +162,19 @@ def load_model(ref: str, dtype: str = "auto") -> tuple["PreTrainedModel", "PreTr
     import torch
     from transformers import AutoModelForCausalLM
 
-    from .train import _bf16_supported, _local_kwargs
+    from .train import bf16_supported, local_kwargs
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if dtype == "auto":
         if device == "cuda":
             dtype = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
         else:
-            dtype = "bfloat16" if _bf16_supported() else "float32"
+            dtype = "bfloat16" if bf16_supported() else "float32"
     if dtype not in ("bfloat16", "float16", "float32"):
         raise AdaptError(f"unknown dtype '{dtype}' (auto, bfloat16, float16 or float32)", field="dtype")
     tokenizer = load_tokenizer(ref)
     try:
-        model = AutoModelForCausalLM.from_pretrained(ref, dtype=getattr(torch, dtype), **_local_kwargs(ref))
+        model = AutoModelForCausalLM.from_pretrained(ref, dtype=getattr(torch, dtype), **local_kwargs(ref))
     except (OSError, ValueError) as e:
         raise AdaptError(f"cannot load a causal LM from '{ref}': {e}") from None
     model.to(device).eval()

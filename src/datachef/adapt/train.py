@@ -312,25 +312,25 @@ def load_tokenizer(ref: str) -> "PreTrainedTokenizerBase":
     from transformers import AutoTokenizer
 
     try:
-        tok = AutoTokenizer.from_pretrained(ref, **_local_kwargs(ref))
+        tok = AutoTokenizer.from_pretrained(ref, **local_kwargs(ref))
     except (OSError, ValueError) as e:
         raise AdaptError(f"cannot load a tokenizer from '{ref}': {e}") from None
     return ensure_chat_tokenizer(tok)
 
 
-def _local_kwargs(ref: str) -> dict[str, Any]:
+def local_kwargs(ref: str) -> dict[str, Any]:
     # A local folder must never trigger a hub lookup (these machines are offline); a hub id may download.
     return {"local_files_only": True} if Path(ref).exists() else {}
 
 
-def _has_accelerator() -> bool:
+def has_accelerator() -> bool:
     import torch
 
     api = getattr(torch, "accelerator", None)  # torch >= 2.6: CUDA, ROCm, XPU, MPS alike
     return bool(api.is_available()) if api is not None else torch.cuda.is_available()
 
 
-def _bf16_supported() -> bool:
+def bf16_supported() -> bool:
     """Whether bf16 mixed precision pays off: on CUDA when the GPU has bf16; on CPU only with native bf16 units
     (AVX512-BF16 or AMX). Elsewhere CPU autocast emulates bf16 and a LoRA step of SmolLM2 measured ~8x slower than
     fp32 (376 s vs 48 s on a loaded 2-core AVX2 machine)."""
@@ -338,7 +338,7 @@ def _bf16_supported() -> bool:
 
     if torch.cuda.is_available():
         return torch.cuda.is_bf16_supported()
-    if _has_accelerator():
+    if has_accelerator():
         return False
     cpu = torch.cpu
     probes = [getattr(cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
@@ -357,7 +357,7 @@ def grad_accum_steps(config: TrainConfig, devices: int) -> int:
 
 # ---------------------------------------------------------------------------------------------------------- training
 
-def _checkpoints(folder: Path) -> list[Path]:
+def checkpoint_dirs(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
     found = [p for p in folder.iterdir() if p.is_dir() and p.name.startswith("checkpoint-")
@@ -444,7 +444,7 @@ def train_sft(data: str | Path, base: str | Path | None, out: str | Path, config
     out = Path(out)
     started = time.time()
     ckpt_dir = out / "checkpoints"
-    existing = _checkpoints(ckpt_dir)
+    existing = checkpoint_dirs(ckpt_dir)
     if existing and not resume:
         raise AdaptError(f"already holds checkpoints (latest {existing[-1].name}); pass resume=True (--resume) to "
                          f"continue that run, or choose an empty output folder", file=str(out))
@@ -480,26 +480,26 @@ def train_sft(data: str | Path, base: str | Path | None, out: str | Path, config
 
     devices = world_size()
     accum = grad_accum_steps(config, devices)
-    bf16 = _bf16_supported() if config.bf16 is None else config.bf16
+    bf16 = bf16_supported() if config.bf16 is None else config.bf16
     args = SFTConfig(
         output_dir=str(ckpt_dir), num_train_epochs=config.epochs, max_steps=config.max_steps or -1,
         learning_rate=config.lr, lr_scheduler_type=config.lr_scheduler, warmup_steps=config.warmup_ratio,
         weight_decay=config.weight_decay, per_device_train_batch_size=config.batch_size,
         gradient_accumulation_steps=accum, bf16=bf16, fp16=False,
-        use_cpu=not _has_accelerator(),  # "no GPU here": transformers refuses CPU bf16 autocast without it
+        use_cpu=not has_accelerator(),  # "no GPU here": transformers refuses CPU bf16 autocast without it
         save_strategy="steps", save_steps=config.save_steps,
         save_total_limit=config.save_total_limit, logging_steps=config.logging_steps, logging_first_step=True,
         seed=config.seed, data_seed=config.seed, report_to="none", disable_tqdm=log is not None,
         max_length=config.max_seq_len, packing=False, remove_unused_columns=False,
         dataset_kwargs={"skip_prepare_dataset": True},  # already tokenized with assistant-only labels
-        **_checkpointing_arg(SFTConfig, config.gradient_checkpointing),
+        **checkpointing_arg(SFTConfig, config.gradient_checkpointing),
     )
     main = args.process_index == 0
     if main:
         write_json_atomic(out / "train.json", {"status": "running", **fingerprint, "base_resolved": base_ref,
                                                "data": str(corpus), "started": started})
 
-    model = AutoModelForCausalLM.from_pretrained(base_ref, dtype=torch.float32, **_local_kwargs(base_ref))
+    model = AutoModelForCausalLM.from_pretrained(base_ref, dtype=torch.float32, **local_kwargs(base_ref))
     if model.generation_config is not None and model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
     peft_config = None
@@ -544,7 +544,7 @@ def train_sft(data: str | Path, base: str | Path | None, out: str | Path, config
     return result
 
 
-def _checkpointing_arg(config_cls: type, enabled: bool) -> dict[str, bool]:
+def checkpointing_arg(config_cls: type, enabled: bool) -> dict[str, bool]:
     """transformers 5 renamed gradient_checkpointing to activation_checkpointing (the old name warns); TRL defaults
     it to True, so it is always passed explicitly."""
     import dataclasses
@@ -589,6 +589,11 @@ def _check_resumable(train_json: Path, fingerprint: dict[str, Any]) -> None:
     for k, v in fingerprint["config"].items():
         if k in old_cfg and old_cfg[k] != v:
             problems.append(f"config.{k} ({old_cfg[k]!r} -> {v!r})")
-    if problems:
-        raise AdaptError(f"cannot resume: the run's {', '.join(problems)} changed since its checkpoints were written; "
-                         f"use a new output folder", file=str(train_json))
+    refuse_changed_resume(problems, train_json)
+
+
+def refuse_changed_resume(changed: list[str], record: Path) -> None:
+    """The one refusal of a resume whose inputs changed (`record` holds the run's fingerprint): SFT's and GRPO's."""
+    if changed:
+        raise AdaptError(f"cannot resume: the run's {', '.join(changed)} changed since its checkpoints were written; "
+                         f"use a new output folder", file=str(record))

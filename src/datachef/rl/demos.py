@@ -6,8 +6,9 @@ For each instance, teachers propose answers in the policy's compact form; each i
 `per_instance` of them, one per compiled program. Teachers:
 
 - `ProbeTeacher` (offline, no model): scores each source alone (its first option, the whole budget from it), then
-  proposes the best one, two and three sources with sizes in proportion to their probe rewards and every cleaning
-  switch on: the recipe a careful engineer would write after looking at each source's verified sample.
+  proposes the best one, two and three sources with sizes in proportion to their probe rewards, deduplicated and
+  decontaminated, with the quality (and, on numeric benchmarks, final-answer) filter on and off: the recipes a
+  careful engineer would try after looking at each source's verified sample.
 - `ChefTeacher`: any chef (an OpenAI-compatible model, or the embedded one under constrained decoding) drafting
   typed recipes, converted to the compact form.
 
@@ -63,10 +64,14 @@ class ProbeTeacher:
         for m in range(1, min(3, len(useful)) + 1):
             top = useful[:m]
             total = sum(score for score, _ in top)
-            sizes = [max(1, round(budget * score / total)) for score, _ in top]
-            out.append(_answer([(k, n) for (_, k), n in zip(top, sizes)], final=numeric))
-            if numeric:  # the same without the final-answer filter: sources whose replies lack '#### N' lines
-                out.append(_answer([(k, n) for (_, k), n in zip(top, sizes)], final=False))
+            use = [(k, max(1, round(budget * score / total))) for score, k in top]
+            # The final-answer filter (numeric benchmarks: also without it, for sources whose replies lack
+            # '#### N' lines) and the quality filter each on and off: the reward decides which switches a corpus
+            # needs, and the policy sees both settings (with the filter always on, it never learned to turn off
+            # one that empties a corpus).
+            for final in ((True, False) if numeric else (False,)):
+                for quality in (True, False):
+                    out.append(_answer(use, final=final, quality=quality))
         return out
 
 
@@ -89,8 +94,8 @@ class ChefTeacher:
         return out
 
 
-def _answer(use: list[tuple[int, int]], *, final: bool) -> str:
-    return json.dumps({"use": [{"o": k, "n": n} for k, n in use], "final": final, "quality": True,
+def _answer(use: list[tuple[int, int]], *, final: bool, quality: bool = True) -> str:
+    return json.dumps({"use": [{"o": k, "n": n} for k, n in use], "final": final, "quality": quality,
                        "dedup": "near", "decon": True}, separators=(",", ":"))
 
 

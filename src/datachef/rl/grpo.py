@@ -47,8 +47,9 @@ from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, Field
 
-from ..adapt.train import (AdaptError, _bf16_supported, _checkpointing_arg, _checkpoints, _has_accelerator,
-                           _local_kwargs, load_tokenizer, publish_final, resolve_base, world_size)
+from ..adapt.train import (AdaptError, bf16_supported, checkpoint_dirs, checkpointing_arg, has_accelerator,
+                           load_tokenizer, local_kwargs, publish_final, refuse_changed_resume, resolve_base,
+                           world_size)
 from ..chef.compact import compact_schema, messages
 from ..hashing import content_hash
 from ..io import atomic_open, write_json_atomic
@@ -356,7 +357,7 @@ def train_grpo(task_files: list[str | Path], start: str | Path | None, out: str 
     settings = settings or GRPOSettings()
     out = Path(out)
     started = time.time()
-    existing = _checkpoints(out / "checkpoints")
+    existing = checkpoint_dirs(out / "checkpoints")
     if existing and not resume:
         raise AdaptError(f"already holds checkpoints (latest {existing[-1].name}); pass --resume to continue that "
                          f"run, or choose an empty output folder", file=str(out))
@@ -370,9 +371,7 @@ def train_grpo(task_files: list[str | Path], start: str | Path | None, out: str 
         before = json.loads((out / "grpo.json").read_text(encoding="utf-8")) if (out / "grpo.json").is_file() else {}
         changed = [k for k in fingerprint if k in before.get("fingerprint", {}) and before["fingerprint"][k]
                    != fingerprint[k]]
-        if changed:
-            raise AdaptError(f"cannot resume: the run's {', '.join(changed)} changed since its checkpoints were "
-                             f"written; use a new output folder", file=str(out / "grpo.json"))
+        refuse_changed_resume(changed, out / "grpo.json")
     devices = world_size()
     micro = settings.micro_batch or settings.rollout_batch
     if settings.rollout_batch % (micro * devices):
@@ -388,7 +387,7 @@ def train_grpo(task_files: list[str | Path], start: str | Path | None, out: str 
 
     out.mkdir(parents=True, exist_ok=True)
     rows, schemas = rollout_rows(tasks)
-    bf16 = _bf16_supported() if settings.bf16 is None else settings.bf16
+    bf16 = bf16_supported() if settings.bf16 is None else settings.bf16
     use_vllm = settings.use_vllm
     if use_vllm is None:
         import importlib.util
@@ -403,11 +402,11 @@ def train_grpo(task_files: list[str | Path], start: str | Path | None, out: str 
         num_generations=settings.group_size, per_device_train_batch_size=micro, gradient_accumulation_steps=accum,
         temperature=settings.temperature, max_completion_length=settings.max_completion_tokens,
         num_train_epochs=settings.epochs, max_steps=settings.max_steps or -1, bf16=bf16, fp16=False,
-        use_cpu=not _has_accelerator(), disable_dropout=True, use_vllm=bool(use_vllm), vllm_mode="colocate",
+        use_cpu=not has_accelerator(), disable_dropout=True, use_vllm=bool(use_vllm), vllm_mode="colocate",
         save_strategy="steps", save_steps=settings.save_steps, save_total_limit=2, logging_steps=1,
         seed=settings.seed, data_seed=settings.seed, report_to="none", disable_tqdm=log is not None,
         remove_unused_columns=False, lr_scheduler_type="constant", warmup_steps=0,
-        **_checkpointing_arg(GRPOConfig, settings.gradient_checkpointing))
+        **checkpointing_arg(GRPOConfig, settings.gradient_checkpointing))
     main = args.process_index == 0
     resume_from = str(existing[-1]) if (resume and existing) else None
     if main:
@@ -423,8 +422,8 @@ def train_grpo(task_files: list[str | Path], start: str | Path | None, out: str 
 
     tokenizer = load_tokenizer(start_ref)
     tokenizer.padding_side = "left"  # generation pads on the left
-    model = AutoModelForCausalLM.from_pretrained(start_ref, dtype=torch.bfloat16 if bf16 and _has_accelerator()
-                                                 else torch.float32, **_local_kwargs(start_ref))
+    model = AutoModelForCausalLM.from_pretrained(start_ref, dtype=torch.bfloat16 if bf16 and has_accelerator()
+                                                 else torch.float32, **local_kwargs(start_ref))
     if model.generation_config is not None and model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
     peft_config = None
