@@ -134,3 +134,20 @@ def test_a_judge_that_is_down_stops_the_run(ray_cluster, tmp_path, task_path):
     with RayScorers(unreachable_judge, ScoringConfig(sample=5)) as scorers:
         with pytest.raises(VerifierError, match="connection refused"):
             scorers.score([ScoreJob(task_path, good, tmp_path / "r")])
+
+
+def test_a_worker_keeps_the_verifiers_of_its_most_recent_tasks_only(tmp_path, task_path, fake_embedder):
+    from datachef.verifier.scoring import VERIFIERS_KEPT, _Scorer
+
+    good, _ = _recipes(tmp_path)
+    files = [task_path.parent / f"instance{i}.yaml" for i in range(VERIFIERS_KEPT + 2)]
+    for f in files:  # task instances: a long run visits many, each with its own verifier
+        f.write_text(task_path.read_text())
+    scorer = _Scorer(lambda: conftest.LabelJudge({"Pass": -0.1}), ScoringConfig(sample=5, judge_mode="labels"))
+    for i, f in enumerate(files):
+        assert scorer.score(str(f), good.model_dump(mode="json"), str(tmp_path / f"r{i}"))["status"] == "ok"
+    assert list(scorer.verifiers) == [str(f) for f in files[-VERIFIERS_KEPT:]]
+    kept = scorer.verifiers[str(files[-VERIFIERS_KEPT])]
+    scorer.score(str(files[-VERIFIERS_KEPT]), good.model_dump(mode="json"), str(tmp_path / "again"))
+    assert scorer.verifiers[str(files[-VERIFIERS_KEPT])] is kept  # reused, and now the most recent
+    assert list(scorer.verifiers)[-1] == str(files[-VERIFIERS_KEPT])

@@ -2,8 +2,9 @@
 actors (`RayScorers`), for cook's drafts, chef-eval's recipes and RL rollouts.
 
 Each Ray actor builds its judge once (a model loads once per worker, never crosses a process boundary) and keeps
-one `Verifier` per task. A recipe whose worker crashes or runs past the time limit is that recipe's failure (its
-worker is replaced), never the run's; a judge that is down stops the run, as it does in-process.
+one `Verifier` per task (the few most recently used). A recipe whose worker crashes or runs past the time limit is
+that recipe's failure (its worker is replaced), never the run's; a judge that is down stops the run, as it does
+in-process.
 Actors write each run into the job's folder: on a cluster of several machines that folder must be on storage
 every node sees.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,7 @@ from typing import Any, Callable, Iterator
 
 from ..engine import run_recipe
 from ..errors import DatachefError
+from ..memory import release_memory
 from ..spec import Recipe, TaskSpec
 from .config import VerifierConfig
 
@@ -61,13 +64,18 @@ class ScoringConfig:
     judge_mode: str = "auto"  # Verifier's judge_mode
 
 
+# Verifiers a worker keeps (most recently used): each holds its task's benchmark indexes, and an RL or demonstration
+# run visits hundreds of task instances; unbounded, one worker grew to 15 GB over ~60 instances.
+VERIFIERS_KEPT = 4
+
+
 class _Scorer:
-    """One worker: its judge and a Verifier per task."""
+    """One worker: its judge and a Verifier per task (the `VERIFIERS_KEPT` most recently used)."""
 
     def __init__(self, judge_factory: Callable[[], Any], config: ScoringConfig):
         self.judge = judge_factory()
         self.config = config
-        self.verifiers: dict[str, Any] = {}
+        self.verifiers: OrderedDict[str, Any] = OrderedDict()
 
     def score(self, task_file: str, recipe: dict[str, Any], folder: str) -> dict[str, Any]:
         from ..io import load_task
@@ -79,10 +87,14 @@ class _Scorer:
             parsed = Recipe.model_validate(recipe)
         except DatachefError as e:
             return failed(str(e))
-        verifier = self.verifiers.get(task_file)
+        verifier = self.verifiers.pop(task_file, None)
         if verifier is None:
-            verifier = self.verifiers[task_file] = Verifier(task, judge=self.judge, judge_mode=c.judge_mode,
-                                                            config=VerifierConfig(reward=c.reward))
+            verifier = Verifier(task, judge=self.judge, judge_mode=c.judge_mode,
+                                config=VerifierConfig(reward=c.reward))
+        self.verifiers[task_file] = verifier  # now the most recent
+        while len(self.verifiers) > VERIFIERS_KEPT:
+            self.verifiers.popitem(last=False)
+            release_memory()
         return score_recipe(parsed, task, Path(folder), verifier, sample=c.sample, seed=c.seed,
                             cache_dir=c.cache_dir)
 
