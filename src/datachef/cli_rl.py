@@ -71,7 +71,7 @@ def register(app: typer.Typer, make_app) -> None:
         from .llm import ClientSpec
         from .rl import RecipeReward, RewardConfig
         from .rl.demos import ChefTeacher, DemoConfig, ProbeTeacher, make_demos
-        from .verifier.scoring import ScoringConfig, scorers_for
+        from .verifier.scoring import scorers_for
 
         files = _task_files(instances, task)
         teachers_wanted = list(dict.fromkeys(teacher or ["probe"]))
@@ -85,8 +85,7 @@ def register(app: typer.Typer, make_app) -> None:
             set_torch_threads(threads)
         log = None if quiet else _log
         reward_config = RewardConfig(kind=reward, sample=sample, seed=seed, cache_dir=cache_dir)
-        config = ScoringConfig(sample=sample, seed=seed, reward=reward_config.verifier_reward, cache_dir=cache_dir)
-        with scorers_for(executor, address, judge_spec.build, config, log) as scorers:
+        with scorers_for(executor, address, judge_spec.build, reward_config.scoring_config(), log) as scorers:
             judge_client = judge_spec.build() if scorers is None else None
             scorer = RecipeReward(reward_config, judge=judge_client, scorers=scorers, work_dir=out / "runs")
             teachers = []
@@ -205,7 +204,7 @@ def register(app: typer.Typer, make_app) -> None:
         from .llm import ClientSpec
         from .rl import RecipeReward, RewardConfig
         from .rl.grpo import GPU_BASE, grpo_settings, summarize, train_grpo
-        from .verifier.scoring import ScoringConfig, scorers_for
+        from .verifier.scoring import scorers_for
 
         files = _task_files(instances, task)
         from .adapt.train import world_size
@@ -234,8 +233,7 @@ def register(app: typer.Typer, make_app) -> None:
         set_torch_threads(threads)
         log = None if quiet else _log
         reward_config = RewardConfig(kind=reward, sample=sample, seed=seed, cache_dir=cache_dir)
-        config = ScoringConfig(sample=sample, seed=seed, reward=reward_config.verifier_reward, cache_dir=cache_dir)
-        with scorers_for(executor, address, judge_spec.build, config, log) as scorers:
+        with scorers_for(executor, address, judge_spec.build, reward_config.scoring_config(), log) as scorers:
             scorer = RecipeReward(reward_config, judge=judge_spec.build() if scorers is None else None,
                                   scorers=scorers, work_dir=out / "rewards")
             result = train_grpo(files, start, out, settings, reward=scorer, resume=resume,

@@ -146,8 +146,10 @@ def test_a_worker_keeps_the_verifiers_of_its_most_recent_tasks_only(tmp_path, ta
     scorer = _Scorer(lambda: conftest.LabelJudge({"Pass": -0.1}), ScoringConfig(sample=5, judge_mode="labels"))
     for i, f in enumerate(files):
         assert scorer.score(str(f), good.model_dump(mode="json"), str(tmp_path / f"r{i}"))["status"] == "ok"
-    assert list(scorer.verifiers) == [str(f) for f in files[-VERIFIERS_KEPT:]]
-    kept = scorer.verifiers[str(files[-VERIFIERS_KEPT])]
-    scorer.score(str(files[-VERIFIERS_KEPT]), good.model_dump(mode="json"), str(tmp_path / "again"))
-    assert scorer.verifiers[str(files[-VERIFIERS_KEPT])] is kept  # reused, and now the most recent
-    assert list(scorer.verifiers)[-1] == str(files[-VERIFIERS_KEPT])
+    recent = [str(f) for f in files[-VERIFIERS_KEPT:]]
+    assert scorer.verifiers.keys() == recent
+    kept = scorer.verifiers.get(recent[1], lambda: None)  # a lookup makes it the most recent
+    assert kept is not None
+    scorer.score(recent[0], good.model_dump(mode="json"), str(tmp_path / "again"))  # so does scoring
+    assert scorer.verifiers.keys() == [recent[2], recent[3], recent[1], recent[0]]
+    assert scorer.verifiers.get(recent[1], lambda: None) is kept  # reused, never rebuilt

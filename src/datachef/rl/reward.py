@@ -36,7 +36,7 @@ from ..io import load_task, task_base_dir
 from ..sources import load_benchmark, open_source, profile_source
 from ..spec import SourceProfile, TaskSpec
 from ..verifier import Verifier, VerifierConfig
-from ..verifier.scoring import ScoreJob, score_recipe
+from ..verifier.scoring import RecentVerifiers, ScoreJob, ScoringConfig, score_recipe
 
 RewardKind = Literal["composite", "paper", "sparse"]
 REWARD_KINDS: tuple[str, ...] = ("composite", "paper", "sparse")
@@ -55,6 +55,11 @@ class RewardConfig:
         """The score the verifier computes: the paper's for `paper`, else the composite (`sparse` only asks whether
         a recipe was scored)."""
         return "paper" if self.kind == "paper" else "composite"
+
+    def scoring_config(self) -> ScoringConfig:
+        """The scorers' settings (Ray workers) that compute this reward's verifier score."""
+        return ScoringConfig(sample=self.sample, seed=self.seed, reward=self.verifier_reward,
+                             cache_dir=self.cache_dir)
 
 
 @dataclass
@@ -105,7 +110,7 @@ class RecipeReward:
             raise ValueError(f"reward kind must be one of {', '.join(REWARD_KINDS)}, not {self.config.kind!r}")
         self.verifier_config = verifier_config or VerifierConfig(reward=self.config.verifier_reward)
         self.judge, self.scorers, self.work_dir = judge, scorers, Path(work_dir)
-        self._verifiers: dict[str, Verifier] = {}
+        self._verifiers = RecentVerifiers()
         self._calls = 0
 
     @property
@@ -117,10 +122,8 @@ class RecipeReward:
         return -self.verifier_config.lambda_empty
 
     def _verifier(self, rt: RolloutTask) -> Verifier:
-        key = str(rt.task_file)
-        if key not in self._verifiers:
-            self._verifiers[key] = Verifier(rt.task, judge=self.judge, config=self.verifier_config)
-        return self._verifiers[key]
+        return self._verifiers.get(str(rt.task_file),
+                                   lambda: Verifier(rt.task, judge=self.judge, config=self.verifier_config))
 
     def __call__(self, completions: list[str], tasks: list[RolloutTask]) -> list[RewardResult]:
         if len(completions) != len(tasks):

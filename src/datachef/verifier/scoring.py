@@ -64,9 +64,33 @@ class ScoringConfig:
     judge_mode: str = "auto"  # Verifier's judge_mode
 
 
-# Verifiers a worker keeps (most recently used): each holds its task's benchmark indexes, and an RL or demonstration
-# run visits hundreds of task instances; unbounded, one worker grew to 15 GB over ~60 instances.
+# Verifiers kept per process (most recently used): each holds its task's benchmark indexes, and an RL or
+# demonstration run visits hundreds of task instances; unbounded, one Ray worker grew to 15 GB over ~60 instances.
 VERIFIERS_KEPT = 4
+
+
+class RecentVerifiers:
+    """A process's verifiers by task key, the `kept` most recently used (a dropped one's memory is handed back).
+
+        verifier = recent.get(str(task_file), lambda: Verifier(task, ...))"""
+
+    def __init__(self, kept: int = VERIFIERS_KEPT):
+        self.kept = kept
+        self._by_key: OrderedDict[str, Any] = OrderedDict()
+
+    def get(self, key: str, build: Callable[[], Any]) -> Any:
+        verifier = self._by_key.pop(key, None)
+        if verifier is None:
+            verifier = build()
+        self._by_key[key] = verifier  # now the most recent
+        while len(self._by_key) > self.kept:
+            self._by_key.popitem(last=False)
+            release_memory()
+        return verifier
+
+    def keys(self) -> list[str]:
+        """Least recently used first."""
+        return list(self._by_key)
 
 
 class _Scorer:
@@ -75,7 +99,7 @@ class _Scorer:
     def __init__(self, judge_factory: Callable[[], Any], config: ScoringConfig):
         self.judge = judge_factory()
         self.config = config
-        self.verifiers: OrderedDict[str, Any] = OrderedDict()
+        self.verifiers = RecentVerifiers()
 
     def score(self, task_file: str, recipe: dict[str, Any], folder: str) -> dict[str, Any]:
         from ..io import load_task
@@ -87,14 +111,8 @@ class _Scorer:
             parsed = Recipe.model_validate(recipe)
         except DatachefError as e:
             return failed(str(e))
-        verifier = self.verifiers.pop(task_file, None)
-        if verifier is None:
-            verifier = Verifier(task, judge=self.judge, judge_mode=c.judge_mode,
-                                config=VerifierConfig(reward=c.reward))
-        self.verifiers[task_file] = verifier  # now the most recent
-        while len(self.verifiers) > VERIFIERS_KEPT:
-            self.verifiers.popitem(last=False)
-            release_memory()
+        verifier = self.verifiers.get(task_file, lambda: Verifier(task, judge=self.judge, judge_mode=c.judge_mode,
+                                                                   config=VerifierConfig(reward=c.reward)))
         return score_recipe(parsed, task, Path(folder), verifier, sample=c.sample, seed=c.seed,
                             cache_dir=c.cache_dir)
 
