@@ -201,6 +201,19 @@ def test_json_schema_keeps_the_schemas_property_order(tiny_client):
         assert list(json.loads(c.text)) == list(schema["properties"])
 
 
+def test_json_schema_may_name_its_separators(tiny_client):
+    # By default the grammar writes ", " and ": "; a schema naming [",", ":"] (the compact recipe form, which its
+    # policy was trained on) gets exactly that text; the note is not JSON Schema and bad values are refused.
+    from datachef.llm.base import SEPARATORS_KEY
+
+    spaced = tiny_client.chat(HELLO, SamplingParams(max_tokens=64), json_schema=SCHEMA).text
+    tight = tiny_client.chat(HELLO, SamplingParams(max_tokens=64), json_schema={**SCHEMA, SEPARATORS_KEY: [",", ":"]})
+    assert '": ' in spaced and '": ' not in tight.text and '":' in tight.text
+    assert json.loads(tight.text).keys() == json.loads(spaced).keys()
+    with pytest.raises(LLMError, match=SEPARATORS_KEY):
+        tiny_client.chat(HELLO, SamplingParams(max_tokens=4), json_schema={**SCHEMA, SEPARATORS_KEY: ","})
+
+
 def test_json_schema_budget_exhausted_is_length(tiny_client):
     c = tiny_client.chat(HELLO, SamplingParams(max_tokens=4), json_schema=SCHEMA)
     assert c.finish_reason == "length" and c.completion_tokens == 4

@@ -109,6 +109,10 @@ def test_structured_output(echo_server):
     out = fast_client(url).chat(USER, json_schema=SCHEMA)
     assert json.loads(out.text) == {"answer": "hello there"}
     assert echo.seen[-1][2] == SCHEMA  # the schema went through response_format=json_schema
+    from datachef.llm.base import SEPARATORS_KEY
+
+    fast_client(url).chat(USER, json_schema={**SCHEMA, SEPARATORS_KEY: [",", ":"]})
+    assert echo.seen[-1][2] == SCHEMA  # datachef's separators note stays home
 
 
 def test_label_scores(echo_server):

@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 from pydantic import BaseModel, Field
 
+from ..llm.base import SEPARATORS_KEY
 from ..sources.profile import answer_fields, field_pairs
 from ..spec import Recipe, SourceProfile, TaskSpec
 from .answer import json_answer, model_from_json, validated
@@ -153,6 +154,9 @@ def compact_schema(task: TaskSpec, profiles: list[SourceProfile]) -> dict[str, A
         },
         "required": ["use", "final", "quality", "dedup", "decon"],
         "additionalProperties": False,
+        # The grammar writes the answer as `from_chef_recipe` (the demonstrations) does, without spaces: under
+        # xgrammar's default ", " / ": " a trained policy decoded an unseen text and picked other options.
+        SEPARATORS_KEY: [",", ":"],
     }
 
 

@@ -14,6 +14,22 @@ from ..errors import DatachefError
 
 Messages = list[dict[str, str]]
 
+# A JSON schema may name the separators its text is written in (json.dumps' convention: [",", ":"] for the compact
+# recipe form): a grammar then emits exactly those, so a model trained on that text decodes in its own format.
+# Not JSON Schema: `split_separators` takes it off before a schema leaves datachef (an OpenAI-compatible server).
+SEPARATORS_KEY = "x-datachef-separators"
+
+
+def split_separators(schema: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, str] | None]:
+    """(the schema without `SEPARATORS_KEY`, its separators or None)."""
+    if SEPARATORS_KEY not in schema:
+        return schema, None
+    seps = schema[SEPARATORS_KEY]
+    if not (isinstance(seps, (list, tuple)) and len(seps) == 2 and all(isinstance(x, str) for x in seps)):
+        raise LLMError(f"{SEPARATORS_KEY} must be two strings (item, key separators), got {seps!r}",
+                       field="json_schema")
+    return {k: v for k, v in schema.items() if k != SEPARATORS_KEY}, (seps[0], seps[1])
+
 
 class LLMError(DatachefError):
     """An LLM call failed (unreachable endpoint, timeout after retries, malformed response)."""

@@ -16,7 +16,7 @@ from typing import Any, Iterable
 import torch
 from transformers import LogitsProcessor
 
-from .base import LLMError
+from .base import LLMError, split_separators
 
 
 class GrammarFactory:
@@ -34,7 +34,8 @@ class GrammarFactory:
         self._lock = threading.Lock()
 
     def compile_json_schema(self, schema: dict[str, Any]) -> Any:
-        """Compile `schema` (compact JSON: no free whitespace, so a weak model cannot pad forever)."""
+        """Compile `schema` (no free whitespace, so a weak model cannot pad forever; separators as the schema's
+        `SEPARATORS_KEY` names them, else xgrammar's ", " and ": ")."""
         if not isinstance(schema, dict):
             raise LLMError(f"json_schema must be a dict (a JSON schema), got {type(schema).__name__}",
                            field="json_schema")
@@ -48,7 +49,9 @@ class GrammarFactory:
             hit = self._cache.get(key)
             if hit is None:
                 try:
-                    hit = self._compiler.compile_json_schema(key, any_whitespace=False, strict_mode=True)
+                    body, separators = split_separators(schema)
+                    hit = self._compiler.compile_json_schema(json.dumps(body), any_whitespace=False,
+                                                             strict_mode=True, separators=separators)
                 except Exception as e:  # xgrammar raises RuntimeError/InvalidJSONError with a useful message
                     raise LLMError(f"cannot build a grammar from json_schema: {e}", field="json_schema") from e
                 self._cache[key] = hit

@@ -23,7 +23,7 @@ from dataclasses import asdict
 from typing import Any
 
 from ..hashing import content_hash
-from .base import Completion, LLMClient, LLMError, Messages, SamplingParams
+from .base import Completion, LLMClient, LLMError, Messages, SamplingParams, split_separators
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +189,7 @@ class OpenAIClient(LLMClient):
         if params.stop:
             body["stop"] = list(params.stop)
         if json_schema is not None:
+            json_schema = split_separators(json_schema)[0]  # datachef's own note, not JSON Schema
             if fallback:
                 body["response_format"] = {"type": "json_object"}
                 body["messages"] = _with_schema_instruction(messages, json_schema)
