@@ -9,8 +9,8 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
-from .cli_options import (BaseModelOption, CacheDir, ChefBaseUrl, ChefModel, Executor, Judge, JudgeBaseUrl, JudgeModel,
-                          OutDir, Profile, RayAddress, Sample, Seed, Threads, set_torch_threads)
+from .cli_options import (BaseModelOption, CacheDir, ChefBaseUrl, Executor, Judge, JudgeBaseUrl, JudgeModel, OutDir,
+                          Profile, RayAddress, Sample, Seed, TeacherModel, Threads, set_torch_threads)
 
 TEACHERS = ("probe", "chef")
 
@@ -54,7 +54,7 @@ def register(app: typer.Typer, make_app) -> None:
                           "--chef model's typed drafts). Repeatable; default probe.")] = None,
                  chef: Annotated[Literal["local", "openai"], typer.Option(help="Chef of the chef teacher.")]
                  = "local",
-                 model: ChefModel = None, base_url: ChefBaseUrl = None,
+                 model: TeacherModel = None, base_url: ChefBaseUrl = None,
                  n: Annotated[int, typer.Option("--n", min=1, help="Drafts per instance of the chef teacher.")] = 4,
                  threshold: Annotated[float, typer.Option(help="Keep answers whose reward is at least this.")]
                  = 0.5,
@@ -244,3 +244,23 @@ def register(app: typer.Typer, make_app) -> None:
             line += (f"; reward {s['reward_first']} -> {s['reward_last']}, executability "
                      f"{s['executability_first']} -> {s['executability_last']} (first/last {s['window']} steps)")
         typer.echo(f"{line}; wrote {result.final_dir}, {out / 'metrics.jsonl'} and {out / 'report.html'}")
+
+    @rl_app.command("export")
+    def rl_export(model: Annotated[Path, typer.Argument(help="The trained policy: a model folder (`rl grpo` or `rl "
+                                                              "sft`: OUT/final).")],
+                  out: OutDir = Path("runs/rl-adapter"),
+                  base: BaseModelOption = None,
+                  rank: Annotated[int, typer.Option(min=1, help="LoRA rank of the exported adapter (size grows "
+                                                               "with it; export.json says how much of the change "
+                                                               "it keeps).")] = 8,
+                  dtype: Annotated[Literal["float16", "bfloat16", "float32"],
+                                   typer.Option(help="Dtype of the adapter's weights.")] = "float16") -> None:
+        """Export a trained policy as a small LoRA adapter over its base model: the best rank-r fit of what training
+        changed (truncated SVD per projection), in PEFT's format, with export.json (how much of the change it keeps,
+        the training runs it came from). The adapter packaged as datachef's embedded chef (`--model chef`) is one."""
+        from .rl.export import export_adapter
+
+        r = export_adapter(model, out, base=base, rank=rank, dtype=dtype)
+        typer.echo(f"rank {r.rank} adapter over {r.modules} modules: {r.parameters:,} parameters, "
+                   f"{r.bytes / 2**20:.1f} MiB, keeps all but {100 * r.relative_error:.1f}% of the change "
+                   f"(Frobenius norm; the least-kept module keeps {100 * r.min_kept:.1f}% of its own); wrote {out}")

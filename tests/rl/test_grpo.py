@@ -1,10 +1,11 @@
-"""GRPO (`datachef rl grpo`) with a tiny random model: `rl demos` -> `rl sft` -> `rl grpo` end to end,
+"""GRPO (`datachef rl grpo`) with a tiny random model: `rl demos` -> `rl sft` -> `rl grpo` -> `rl export` end to end,
 per-step metrics and the report, resume after a stop, constrained rollouts (every completion a recipe, forced
 tokens out of the loss) and the arguments that must be refused."""
 from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -70,6 +71,30 @@ def test_demos_sft_grpo_end_to_end(setup):
     page = (out / "report.html").read_text()
     assert "<svg" in page and "Reward over steps" in page and "generation" in page
     assert "2 GRPO steps" in res.output
+
+    # The policy exported as an adapter over its base: SFT and GRPO changes together, with the runs behind them.
+    res = RUNNER.invoke(app, ["rl", "export", str(out / "final"), "--out", str(out / "small"), "--base",
+                              str(setup["base"]), "--rank", "64", "--dtype", "float32"])
+    assert res.exit_code == 0, res.output
+    export = json.loads((out / "small" / "export.json").read_text())
+    assert export["rank"] == 64 and export["relative_error"] < 1e-3
+    assert [Path(r["file"]).name for r in export["trained_by"]] == ["grpo.json", "sft.json", "train.json"]
+    assert "instances" not in export["trained_by"][0]
+    _same_model(out / "final", setup["base"], out / "small")
+
+
+def _same_model(final, base, adapter):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from datachef.llm.lora import merge_adapter
+
+    merged = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32)
+    merge_adapter(merged, adapter)
+    ids = torch.tensor([[1, 17, 300, 4000, 5]])
+    with torch.no_grad():
+        want = AutoModelForCausalLM.from_pretrained(str(final), dtype=torch.float32)(ids).logits
+        assert torch.allclose(merged(ids).logits, want, atol=1e-3)
 
 
 def test_resume_goes_on_from_the_last_checkpoint(setup):
