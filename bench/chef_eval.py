@@ -1,12 +1,14 @@
-"""The embedded chef on the pool's six held-out tasks (the paper's Table 1 protocol), beside the random
-valid-recipe baseline and the expert recipes: the table a trained chef (the RL issue) must beat.
+"""The untrained embedded model as a chef on the pool's six held-out tasks (the paper's Table 1 protocol), beside the
+random valid-recipe baseline and the expert recipes: the table a trained chef (the RL issue) must beat. (Since the
+RL issue the default chef is the trained one; bench/rl.py measures it.)
 
     .venv/bin/python bench/chef_eval.py                      # N = 8, 100 judged instances per recipe
     .venv/bin/python bench/chef_eval.py --n 4 --sample 50    # quicker
 
-Runs `datachef chef-eval` twice over one prepared pool (OUT/pool): with `--chef local` (SmolLM2-135M-Instruct under
-constrained decoding, typed recipes) and with `--chef random`; both resumable. Prints both tables, then a combined
-one (per task: executability and DVS_avg@N of each chef, best-of-N, the expert recipe), and the wall times.
+Runs `datachef chef-eval` twice over one prepared pool (OUT/pool): with `--chef local --model smollm2 --mode
+typed` (the untrained SmolLM2-135M-Instruct under constrained decoding, typed recipes) and with `--chef random`;
+both resumable. Prints both tables, then a combined one (per task: executability and DVS_avg@N of each chef,
+best-of-N, the expert recipe), and the wall times.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from pathlib import Path
 def _chef_eval(out: Path, chef: str, args: argparse.Namespace) -> tuple[dict, float]:
     t0 = time.time()
     cmd = [sys.executable, "-m", "datachef.cli", "chef-eval", "--chef", chef, "--split", "heldout",
+           *(["--model", "smollm2", "--mode", "typed"] if chef == "local" else []),
            "--pool", str(args.out / "pool"), "--out", str(out), "--n", str(args.n), "--sample", str(args.sample),
            "--seed", str(args.seed), "--threads", str(args.threads)] + (["--no-expert"] if chef == "random" else [])
     subprocess.run(cmd, check=True)

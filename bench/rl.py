@@ -7,11 +7,12 @@ of domain), each writing N compact recipes per task, unconstrained unless a row 
         --row "cold start=runs/rl-sft/final" --row "cold start + GRPO=runs/rl-grpo/final" \\
         --row "GRPO, no cold start=runs/rl-grpo-nocs/final" --row "sparse reward=runs/rl-grpo-sparse/final"
 
-A row is NAME=MODEL[:constrained]: MODEL is a policy folder (`rl sft`/`rl grpo` OUT/final) or `base` (the embedded
-SmolLM2-135M-Instruct); `:constrained` decodes under the compact grammar (every answer a recipe) instead of freely.
-Each row runs `datachef chef-eval --mode compact` into OUT/<row> (resumable: a killed run continues); the pool is
-prepared once in OUT/pool. Prints the table (executability and DVS_avg@N per task, in-domain / out-of-domain /
-overall averages, x100) and writes it to OUT/table.md.
+A row is NAME=MODEL[:constrained]: MODEL is a policy folder (`rl sft`/`rl grpo` OUT/final), `base` (the untrained
+SmolLM2-135M-Instruct) or `chef` (the embedded chef: that model with the packaged adapter); `:constrained` decodes
+under the compact grammar (every answer a recipe) instead of freely. Each row runs `datachef chef-eval --mode
+compact` into OUT/<row> (resumable: a killed run continues); the pool is prepared once in OUT/pool. Prints the table
+(executability and DVS_avg@N per task, in-domain / out-of-domain / overall averages, x100) and writes it to
+OUT/table.md.
 """
 from __future__ import annotations
 
@@ -35,8 +36,7 @@ def _chef_eval(name: str, spec: str, args: argparse.Namespace) -> tuple[dict, fl
            "--pool", str(args.out / "pool"), "--out", str(out), "--n", str(args.n), "--sample", str(args.sample),
            "--seed", str(args.seed), "--threads", str(args.threads), "--max-repairs", "0", "--temperature",
            str(args.temperature), "--executor", args.executor, "--no-expert", "-q"]
-    if model != "base":
-        cmd += ["--model", model]
+    cmd += ["--model", "smollm2" if model == "base" else model]
     cmd.append("--constrained" if mode == "constrained" else "--free")
     t0 = time.time()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)

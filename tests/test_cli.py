@@ -117,6 +117,7 @@ HELP = {
     "rl grpo": ["--instances", "--task", "--sft", "--no-cold-start", "--base", "--profile", "--group-size",
                 "--prompts-per-step", "--lr", "--beta", "--epsilon", "--temperature", "--max-steps", "--decoding",
                 "--reward", "--executor", "--resume", "metrics.jsonl", "report.html"],
+    "rl export": ["--out", "--base", "--rank", "--dtype", "export.json", "PEFT"],
 }
 
 
@@ -207,6 +208,9 @@ def bad_calls(make_task, tmp_path):
                      "'greedy' is not one of"),
                     (["--task", "t.yaml", "--no-cold-start", "--reward", "dense", "--out", out],
                      "'dense' is not one of")],
+        "rl export": [([], "Missing argument"), ([str(tmp_path), "--out", out], "no config.json"),
+                      ([str(tmp_path), "--rank", "0", "--out", out], "'--rank'"),
+                      ([str(tmp_path), "--dtype", "int8", "--out", out], "'int8' is not one of")],
     }
 
 
@@ -256,6 +260,17 @@ def test_executor_choices_and_conflicts(tmp_path):
     assert r.exit_code == 2 and "spark" in r.output
     r = runner.invoke(app, ["chef-eval", "--executor", "ray", "--jobs", "2", "--out", str(tmp_path)])
     assert r.exit_code == 2 and "drop --jobs" in r.output
+
+
+def test_the_default_chef_is_the_embedded_trained_one_writing_compact_recipes():
+    from datachef.cli import _chef_defaults
+
+    assert _chef_defaults("local", None, None) == ("chef", "compact")
+    assert _chef_defaults("local", None, "typed") == ("chef", "typed")
+    assert _chef_defaults("local", "smollm2", None) == ("smollm2", "typed")  # the untrained model: as before
+    assert _chef_defaults("local", "/models/mine", None) == ("/models/mine", "typed")
+    assert _chef_defaults("openai", "gpt", None) == ("gpt", "typed")
+    assert _chef_defaults("random", None, None) == (None, "typed")
 
 
 def test_help_does_not_import_torch():

@@ -170,16 +170,19 @@ def cook(task: Annotated[Optional[Path], typer.Argument(help="Task YAML file (de
          out: OutDir = Path("runs/cook"),
          kitchen: Annotated[str, typer.Option(help="Built-in kitchen used when no TASK is given.")] = "gsm8k",
          n: Annotated[int, typer.Option("--n", help="Recipes the chef samples (best-of-N).")] = 8,
-         chef: Annotated[Backend, typer.Option(help="Chef LLM: local (embedded SmolLM2 by default) | openai.")]
+         chef: Annotated[Backend, typer.Option(help="Chef LLM: local (the embedded chef by default: SmolLM2-135M "
+                                                    "with datachef's RL-trained adapter) | openai.")]
          = "local",
          model: ChefModel = None, base_url: ChefBaseUrl = None,
          coder_model: Annotated[Optional[str], typer.Option(help="Decoupled mode: a second model writes the program "
                                                                  "(same backend as --chef).")] = None,
          decoupled: Annotated[bool, typer.Option(help="Planner then coder (paper's decoupled mode).")] = False,
-         mode: Annotated[ChefForm, typer.Option(help="typed (constrained JSON recipe) | python (kit script, "
-                                                     "sandboxed) | steps (the whole op DAG under the task's recipe "
-                                                     "schema, for strong chefs) | compact (the short form a "
-                                                     "`datachef rl` policy writes).")] = "typed",
+         mode: Annotated[Optional[ChefForm], typer.Option(help="typed (constrained JSON recipe) | python (kit "
+                                                               "script, sandboxed) | steps (the whole op DAG under "
+                                                               "the task's recipe schema, for strong chefs) | "
+                                                               "compact (the short form a `datachef rl` policy "
+                                                               "writes). Default: compact for the embedded chef, "
+                                                               "typed for any other model.")] = None,
          constrained: Constrained = True,
          search_budget: Annotated[int, typer.Option(help="Extra executions for verifier-guided refinement (0 = "
                                                          "best-of-N only).")] = 4,
@@ -201,6 +204,9 @@ def cook(task: Annotated[Optional[Path], typer.Argument(help="Task YAML file (de
     from .io import load_task
 
     # Every role's arguments are checked before a kitchen is written or a model loads.
+    if mode is None and (decoupled or coder_model):
+        mode = "typed"  # the compact form is one answer: a planner and a coder write the typed one
+    model, mode = _chef_defaults(chef, model, mode)
     if mode == "compact" and (decoupled or coder_model):
         raise typer.BadParameter("the compact form is written in one answer: drop --decoupled / --coder-model",
                                  param_hint="--mode")
@@ -247,13 +253,15 @@ def chef_eval(out: OutDir = Path("runs/chef-eval"),
               n: Annotated[int, typer.Option("--n", min=1, help="Independent recipes per task (the paper: 32).")]
               = 8,
               chef: Annotated[Literal["local", "openai", "random"],
-                              typer.Option(help="Chef: local (embedded SmolLM2 by default) | openai | random (valid "
+                              typer.Option(help="Chef: local (the embedded chef by default) | openai | random (valid "
                                                 "recipes drawn uniformly from the typed schema: the chance "
                                                 "baseline).")] = "local",
               model: ChefModel = None, base_url: ChefBaseUrl = None,
-              mode: Annotated[ChefForm, typer.Option(help="typed | python | steps (the whole op DAG under the "
-                                                          "task's recipe schema) | compact (the short form a "
-                                                          "`datachef rl` policy writes).")] = "typed",
+              mode: Annotated[Optional[ChefForm], typer.Option(help="typed | python | steps (the whole op DAG "
+                                                                    "under the task's recipe schema) | compact (the "
+                                                                    "short form a `datachef rl` policy writes). "
+                                                                    "Default: compact for the embedded chef, typed "
+                                                                    "for any other model.")] = None,
               constrained: Constrained = True,
               judge: Judge = "local", judge_model: JudgeModel = None, judge_base_url: JudgeBaseUrl = None,
               sample: Sample = 100, reward: Reward = "composite",
@@ -280,6 +288,7 @@ def chef_eval(out: OutDir = Path("runs/chef-eval"),
         raise typer.BadParameter("--executor ray spreads each task's recipes over Ray workers; drop --jobs",
                                  param_hint="--jobs")
     judge_spec = ClientSpec("judge", judge, judge_model, judge_base_url)
+    model, mode = _chef_defaults(chef, model, mode)
     chef_spec = ClientSpec("chef", chef, model, base_url) if chef != "random" else None
     if task:
         from .io import load_task
@@ -315,6 +324,18 @@ def chef_eval(out: OutDir = Path("runs/chef-eval"),
 
     typer.echo(render_markdown(summary))
     typer.echo(f"wrote {out / 'chef_eval.json'}, {out / 'chef_eval.md'}, {out / 'chef_eval.html'}")
+
+
+def _chef_defaults(chef: str, model: str | None, mode: str | None) -> tuple[str | None, str]:
+    """`--chef local` without --model is the embedded chef (SmolLM2-135M with the RL-trained adapter datachef ships),
+    which writes the compact form it was trained on; any other model writes typed recipes unless --mode says."""
+    from .llm.models import is_embedded_chef
+
+    if chef == "local" and model is None:
+        model = "chef"
+    if mode is None:
+        mode = "compact" if chef == "local" and is_embedded_chef(model) else "typed"
+    return model, mode
 
 
 def _scorers(executor: str, address: str | None, judge: ClientSpec, sample: int, seed: int, reward: str,

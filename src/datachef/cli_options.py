@@ -56,18 +56,20 @@ Judge = Annotated[Backend, typer.Option(help="Verifier judge: local (embedded Sm
                                              "openai.")]
 
 
-def _model_options(kind_flag: str, what: str) -> tuple[Any, Any]:
+def _model_options(kind_flag: str, what: str, default: str = "the embedded SmolLM2-135M-Instruct ('smollm2')"
+                   ) -> tuple[Any, Any]:
     """The model and endpoint options of the LLM role chosen by `kind_flag` (their flags are the parameter names)."""
-    model = Annotated[Optional[str], typer.Option(help=f"{what} ({kind_flag} local: an HF id or path, default the "
-                                                       f"embedded SmolLM2-135M-Instruct; {kind_flag} openai: the "
-                                                       f"served name).")]
+    model = Annotated[Optional[str], typer.Option(help=f"{what} ({kind_flag} local: an HF id or path, default "
+                                                       f"{default}; {kind_flag} openai: the served name).")]
     base_url = Annotated[Optional[str], typer.Option(help=f"OpenAI-compatible endpoint for {kind_flag} openai.")]
     return model, base_url
 
 
 LlmModel, LlmBaseUrl = _model_options("--llm", "Model of --llm")
 ServedModel, ServedBaseUrl = _model_options("--kind", "Model to serve")
-ChefModel, ChefBaseUrl = _model_options("--chef", "Chef model")
+ChefModel, ChefBaseUrl = _model_options("--chef", "Chef model", "the embedded chef ('chef': SmolLM2-135M-Instruct "
+                                                                 "with datachef's RL-trained adapter)")
+TeacherModel = _model_options("--chef", "Teacher chef model")[0]  # rl demos: the untrained model's typed drafts
 JudgeModel, JudgeBaseUrl = _model_options("--judge", "Judge model")
 
 

@@ -44,6 +44,9 @@ def test_resolve_model(tmp_path, tiny_model_dir, monkeypatch):
     monkeypatch.setattr(models, "embedded_model_dir", lambda: Path("/converted/smollm2"))
     for name in (None, "smollm2", "embedded", "SmolLM2"):
         assert models.resolve_model(name) == "/converted/smollm2"
+    monkeypatch.setattr(models, "embedded_chef_dir", lambda: Path("/built/chef"))
+    for name in ("chef", "trained", "Datachef-Chef"):
+        assert models.resolve_model(name) == "/built/chef"
     assert models.resolve_model(tiny_model_dir) == str(tiny_model_dir)
     assert models.resolve_model("HuggingFaceTB/SmolLM2-360M-Instruct") == "HuggingFaceTB/SmolLM2-360M-Instruct"
     (tmp_path / "not-a-model").mkdir()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from datachef.llm import ClientSpec, LLMClient, LLMError, RoleFlags, make_role_client
-from datachef.llm.models import EMBEDDED_NAME
+from datachef.llm.models import EMBEDDED_NAME, embedded_chef_name
 from datachef.llm.openai_client import OpenAIClient
 
 
@@ -50,6 +50,10 @@ def test_local_judge_is_lazy_and_shares_the_chefs_model(tmp_path):
     other = InProcess(str(folder.resolve()))
     assert make_role_client("judge", "local", str(folder), share=other) is other
     assert make_role_client("judge", "local", share=other) == "local"  # a different model: not shared
+    # The embedded chef (base + packaged adapter) is another model: the judge stays the base model.
+    chef = InProcess(embedded_chef_name())
+    assert make_role_client("judge", "local", share=chef) == "local"
+    assert make_role_client("coder", "local", "chef", share=chef) is chef
 
 
 def test_openai_roles_build_a_client_and_never_share(tmp_path):

@@ -20,7 +20,7 @@ import torch
 
 from ..hashing import content_hash
 from .base import Completion, LLMClient, LLMError, Messages, SamplingParams
-from .models import EMBEDDED_NAME, is_embedded, is_local_model, resolve_model
+from .models import EMBEDDED_NAME, embedded_chef_name, is_embedded, is_embedded_chef, is_local_model, resolve_model
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,8 @@ class TransformersClient(LLMClient):
 
     Args:
         model: None / "smollm2" / "embedded" → the embedded SmolLM2-135M-Instruct (converted once from the packaged
-            GGUF); a local model folder; or a Hub id (needs internet).
+            GGUF); "chef" → the embedded chef (that model with the packaged trained adapter merged in); a local model
+            folder; or a Hub id (needs internet).
         device: torch device ("cpu", "cuda", ...).
         dtype: None (default) → bfloat16 where the device computes it natively (CUDA, CPUs with AVX512-BF16/AMX),
             else float32 (emulated bf16 is 1.2-5x slower than fp32 on an AVX2 CPU); or "bfloat16", "float32",
@@ -109,8 +110,10 @@ class TransformersClient(LLMClient):
         torch_dtype = _parse_dtype(dtype, self.device)
         path = resolve_model(model)
         embedded = is_embedded(model)
-        # The cache key uses this name: a stable one for the embedded model, the absolute path for a local folder.
-        name = EMBEDDED_NAME if embedded else (str(Path(path).resolve()) if is_local_model(path) else path)
+        # The cache key uses this name: a stable one for the embedded model (and the chef: with its adapter's hash),
+        # the absolute path for a local folder.
+        name = (EMBEDDED_NAME if embedded else embedded_chef_name() if is_embedded_chef(model)
+                else str(Path(path).resolve()) if is_local_model(path) else path)
         super().__init__(name, cache)
         self.model_path = path
         self.batch_size = batch_size

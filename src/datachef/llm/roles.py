@@ -17,7 +17,7 @@ from typing import Literal
 
 from .base import LLMClient, LLMError
 from .clients import BACKENDS, Backend, make_client
-from .models import EMBEDDED_NAME, is_embedded
+from .models import EMBEDDED_NAME, embedded_chef_name, is_embedded, is_embedded_chef
 
 Role = Literal["chef", "coder", "judge", "llm", "served"]
 
@@ -93,4 +93,6 @@ def _runs_model(client: LLMClient, model: str | None) -> bool:
         return False
     if is_embedded(model):
         return client.model == EMBEDDED_NAME
+    if is_embedded_chef(model):
+        return client.model == embedded_chef_name()
     return client.model in (model, str(Path(model).expanduser().resolve()))  # type: ignore[arg-type]
