@@ -79,7 +79,7 @@ def test_demos_sft_grpo_end_to_end(setup):
     export = json.loads((out / "small" / "export.json").read_text())
     assert export["rank"] == 64 and export["relative_error"] < 1e-3
     assert [Path(r["file"]).name for r in export["trained_by"]] == ["grpo.json", "sft.json", "train.json"]
-    assert "instances" not in export["trained_by"][0]
+    assert "instances" not in export["trained_by"][0] and export["trained_by"][0]["steps"] == 2
     _same_model(out / "final", setup["base"], out / "small")
 
 

@@ -137,7 +137,6 @@ def embedded_chef_dir() -> Path:
     """The embedded chef (SmolLM2-135M-Instruct with the packaged adapter merged in) as a model folder, built once
     into the cache and rebuilt when the adapter or the base changes."""
     adapter = embedded_chef_adapter()
-    base = embedded_model_dir()
     fingerprint = {"base": _source_fingerprint(embedded_gguf()), "adapter": embedded_chef_name(),
                    "merge": _CONVERSION_VERSION}
 
@@ -148,6 +147,7 @@ def embedded_chef_dir() -> Path:
         from .lora import merge_adapter
 
         _offline()
+        base = embedded_model_dir()  # only when building: a built chef needs no converted base
         model = AutoModelForCausalLM.from_pretrained(str(base), dtype=torch.float32, local_files_only=True)
         merge_adapter(model, adapter)
         model.save_pretrained(str(tmp), safe_serialization=True)

@@ -18,7 +18,7 @@ from ..io import publish_dir, write_json_atomic
 
 # Run records worth keeping next to an adapter; the long per-instance lists are left out.
 _RUN_FILES = ("grpo.json", "sft.json", "train.json")
-_DROP = {"instances", "steps", "history", "losses"}
+_DROP = {"instances", "history", "losses"}
 
 
 @dataclass
