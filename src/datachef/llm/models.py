@@ -19,6 +19,7 @@ from typing import Any
 
 from ..io import cache_root, sha256_file
 from .base import LLMError
+from .lora import WEIGHTS_FILE
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ def embedded_model_dir() -> Path:
 def embedded_chef_adapter() -> Path:
     """The trained chef's LoRA adapter that ships inside datachef (see its README.md for how it was trained)."""
     folder = Path(__file__).resolve().parent / "chef_adapter"
-    if not (folder / "adapter_model.safetensors").is_file():
+    if not (folder / WEIGHTS_FILE).is_file():
         raise LLMError("the packaged chef adapter is missing (a broken install?)", file=str(folder))
     return folder
 
@@ -130,7 +131,7 @@ def embedded_chef_adapter() -> Path:
 @functools.cache
 def embedded_chef_name() -> str:
     """The embedded chef's model name, with the adapter's hash: request caches never mix two shipped adapters."""
-    return f"{CHEF_NAME}@{sha256_file(embedded_chef_adapter() / 'adapter_model.safetensors')[:12]}"
+    return f"{CHEF_NAME}@{sha256_file(embedded_chef_adapter() / WEIGHTS_FILE)[:12]}"
 
 
 def embedded_chef_dir() -> Path:
