@@ -77,11 +77,23 @@ def test_breadth_multiplies_and_can_be_switched_off():
     assert parts([(1.0, False)], breadth=0.2, use_breadth=False).composite == 1.0
 
 
-def test_vendi_score_counts_distinct_items():
-    import numpy as np
+def test_breadth_is_coverage_of_the_dev_questions(fake_embedder):
+    """A dev question is covered by a record inside its k-nearest-neighbour ball: the dev questions themselves cover
+    everything, one kind of problem renumbered covers its neighbourhood only, off-task text and no records nothing."""
+    from datachef.verifier.relevance import Relevance
 
-    from datachef.verifier.relevance import vendi_score
-
-    same = np.tile(np.array([[1.0, 0.0, 0.0]]), (5, 1))
-    distinct = np.eye(5)
-    assert vendi_score(same) == pytest.approx(1.0) and vendi_score(distinct) == pytest.approx(5.0)
+    dev = ["Tom has 3 apples and buys 4 more apples. How many apples does Tom have now?",
+           "A train travels 60 miles per hour for 3 hours. What distance is covered?",
+           "Sara had 12 pencils and gave 5 pencils to a friend. Count the remaining pencils.",
+           "A baker fills 8 trays with 12 cookies on each tray. Find the total cookies baked.",
+           "Janet's ducks lay 16 eggs daily; she eats three. Compute her daily egg sales.",
+           "A robe takes 2 bolts of blue fiber and half that much white fiber. Total bolts?"]
+    rel = Relevance(dev, top_k=2)
+    assert rel.coverage(dev, k=1)["breadth"] == 1.0
+    renumbered = [f"Tom has {a} apples and buys {a + 2} more apples. How many apples does Tom have now?"
+                  for a in range(5, 25)]
+    one = rel.coverage(renumbered, k=1)
+    assert one["covered"] == 1 and one["passing_records"] == 20 and one["dev_items"] == 6
+    assert rel.coverage(["Spell the word lantern backwards, letter by letter."] * 5, k=1)["breadth"] == 0.0
+    assert rel.coverage([], k=1) == {"breadth": 0.0, "covered": 0, "dev_items": 6, "k": 1, "passing_records": 0}
+    assert rel.coverage(dev, k=5)["k"] == 1  # a ball holds at most a tenth of the dev questions (at least one)

