@@ -191,6 +191,9 @@ def cook(task: Annotated[Optional[Path], typer.Argument(help="Task YAML file (de
          temperature: Annotated[float, typer.Option(help="Chef sampling temperature.")] = 0.8,
          max_tokens: ChefMaxTokens = None,
          max_repairs: Annotated[int, typer.Option(help="Repair rounds for an answer that does not validate.")] = 2,
+         redraws: Annotated[int, typer.Option(help="Rounds of drawing again (hotter, new seeds) the drafts that "
+                                                   "repeat an earlier draft's program (0 = keep repeats; they "
+                                                   "share its result).")] = 2,
          seed: Seed = 0, threads: Threads = 0, cache_dir: CacheDir = None,
          executor: Executor = "local", address: RayAddress = None,
          quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output (bars and log lines); the "
@@ -227,7 +230,7 @@ def cook(task: Annotated[Optional[Path], typer.Argument(help="Task YAML file (de
                                         max_tokens=max_tokens, max_repairs=max_repairs, seed=seed,
                                         constrained=constrained), coder=coder)
     config = CookConfig(n=n, search_budget=search_budget, sample=sample, seed=seed, cache_dir=cache_dir,
-                        reward=reward)
+                        reward=reward, redraws=redraws)
     with _scorers(executor, address, judge_spec, sample, seed, reward, cache_dir, quiet) as scorers:
         summary = Cook(t, out, the_chef, judge_client, config, log=None if quiet else _log,
                        # Redrawn bars in a log file or a pipe would be noise: a terminal only.

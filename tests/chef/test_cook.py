@@ -119,7 +119,7 @@ def test_a_duplicate_draft_shares_the_earlier_result_and_search_skips_scored_pro
             self.answers = [json.dumps(GOOD), json.dumps(reworded), json.dumps(OFF_TASK)]
 
     cook = Cook(kitchen["task"], tmp_path / "cook", Chef(Twice(), ChefConfig(max_repairs=0)), Judge("judge"),
-                CookConfig(n=3, search_budget=2, sample=20, cache_dir=tmp_path / "cache"))
+                CookConfig(n=3, search_budget=2, sample=20, cache_dir=tmp_path / "cache", redraws=0))
     from datachef.chef.search import program_key
     from datachef.io import load_recipe
 
@@ -145,6 +145,31 @@ def test_a_duplicate_draft_shares_the_earlier_result_and_search_skips_scored_pro
     assert len(set(programs)) == len(programs)
     assert program_key(load_recipe(tmp_path / "cook" / "candidates" / "c01" / "recipe.yaml")) == programs[0]
     assert summary["best"]["duplicate_of"] is None
+
+
+def test_repeated_drafts_are_drawn_again_hotter_until_they_are_new_recipes(kitchen, tmp_path):
+    class Confident(LLMClient):
+        """Writes the good recipe at its usual temperature; hotter, something else (or the good one again)."""
+
+        backend = "test"
+
+        def __init__(self):
+            super().__init__("chef")
+            self.temperatures: list[float] = []
+
+        def _chat_batch(self, batch, params, json_schema):
+            self.temperatures.append(round(params.temperature, 2))
+            answers = {0.8: [GOOD], 1.1: [MIXED, GOOD], 1.4: [OFF_TASK]}[round(params.temperature, 2)]
+            return [Completion(json.dumps(answers[i % len(answers)])) for i in range(len(batch))]
+
+    chef = Confident()
+    summary = Cook(kitchen["task"], tmp_path / "cook", Chef(chef, ChefConfig(max_repairs=0)), Judge("judge"),
+                   CookConfig(n=3, search_budget=0, sample=10, cache_dir=tmp_path / "cache")).run()
+    assert chef.temperatures == [0.8, 1.1, 1.4]  # round 1 redraws 2 repeats, round 2 the one left
+    sampled = [c for c in summary["candidates"] if c["origin"] == "sample"]
+    assert [c["id"] for c in sampled] == ["c00", "c03", "c05"]  # new drafts take new indices (new seeds)
+    assert summary["distinct_drafts"] == 3 and summary["redrawn_drafts"] == 2
+    assert all(c["duplicate_of"] is None for c in sampled)
 
 
 def test_progress_bars_cover_drafting_execution_and_search(kitchen, tmp_path):

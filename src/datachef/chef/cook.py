@@ -38,6 +38,10 @@ class CookConfig:
     seed: int = 0
     cache_dir: Path | None = None
     reward: str = "composite"  # the verifier's score: composite (default) or paper (VerifierConfig.reward)
+    # Rounds of drawing again the drafts whose program an earlier draft already has (hotter, new seeds), so N drafts
+    # are N different recipes where the chef can write them; 0 keeps repeats (they share the earlier result).
+    redraws: int = 2
+    redraw_heat: float = 0.3  # temperature added per round (at most 1.5)
 
 
 class Cook:
@@ -55,6 +59,7 @@ class Cook:
         self._log = log or (lambda m: None)
         self.progress = progress
         self.candidates: list[Candidate] = []
+        self.redrawn = 0  # repeated drafts replaced by new recipes (_redraw_repeats)
         self.use_llm_ops = False  # recipes may call llm_map/llm_generate with the chef's model when enabled
         from ..verifier import Verifier, VerifierConfig
 
@@ -174,6 +179,42 @@ class Cook:
             return None
         return chef_recipe
 
+    def _redraw_repeats(self, drafts: list[Draft], profiles: list, profiles_text: str, dev: list[dict]) -> list[Draft]:
+        """Draw again, hotter and with new seeds, the drafts whose program an earlier draft already has (a confident
+        trained chef repeats itself at its usual temperature): up to `redraws` rounds, each new draft replacing a
+        repeat only when it is valid and new. The repeats left share the earlier result as before."""
+        cfg, chef_cfg = self.config, self.chef.config
+        drafts = list(drafts)
+        next_index = max((d.index for d in drafts), default=-1) + 1
+        for round_ in range(1, cfg.redraws + 1):
+            seen: set[str] = set()
+            repeats = []
+            for i, d in enumerate(drafts):
+                if d.recipe is None:
+                    continue
+                key = program_key(d.recipe)
+                if key in seen:
+                    repeats.append(i)
+                seen.add(key)
+            if not repeats:
+                break
+            temperature = min(1.5, chef_cfg.temperature + cfg.redraw_heat * round_)
+            with self._bar(f"redrawing {len(repeats)} repeated drafts", None, "tok") as bar:
+                fresh = self.chef.draft(self.task, profiles, profiles_text, dev, len(repeats), start=next_index,
+                                        progress=bar, temperature=temperature)
+            next_index += len(repeats)
+            replaced = 0
+            for i, d in zip(repeats, fresh):
+                key = program_key(d.recipe) if d.recipe is not None else None
+                if key is not None and key not in seen:
+                    seen.add(key)
+                    drafts[i] = d
+                    replaced += 1
+            self.redrawn += replaced
+            self.log(f"redraw round {round_} (temperature {temperature:.2f}): {replaced} of {len(repeats)} repeated "
+                     f"drafts replaced by new recipes")
+        return drafts
+
     # -- the whole job ------------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         t0 = time.time()
@@ -187,6 +228,7 @@ class Cook:
 
         with self._bar("drafting", None, "tok") as bar:
             drafts = self.chef.draft(task, profiles, profiles_text, dev, cfg.n, progress=bar)
+        drafts = self._redraw_repeats(drafts, profiles, profiles_text, dev)
         with self._bar("executing", len(drafts), "recipe") as bar:
             drafted = [self._from_draft(d) for d in drafts]
             self.candidates.extend(drafted)
@@ -275,6 +317,7 @@ class Cook:
             "dvs_avg_paper": sum(max(0.0, c.parts.get("paper", 0.0)) if c.status == "ok" else 0.0
                                  for c in sampled) / max(1, len(sampled)),
             "distinct_drafts": sum(c.duplicate_of is None for c in sampled),
+            "redrawn_drafts": self.redrawn,  # repeats replaced by new recipes before execution
             # Runs not made: drafts sharing an earlier draft's result, and search moves whose program was scored.
             "executions_saved": {"drafts": sum(c.duplicate_of is not None for c in sampled),
                                  "search": len(skipped)},

@@ -190,14 +190,17 @@ class Chef:
         self.llm, self.coder = llm, coder or llm
         self.config = config or ChefConfig()
 
-    def _params(self, max_tokens: int | None = None, cycle: int = 0) -> SamplingParams:
+    def _params(self, max_tokens: int | None = None, cycle: int = 0,
+                temperature: float | None = None) -> SamplingParams:
         c = self.config
         # Cycles far apart in seed space: seed s's second cycle is not seed s+1's first.
-        return SamplingParams(max_tokens=max_tokens or c.answer_tokens, temperature=c.temperature,
+        return SamplingParams(max_tokens=max_tokens or c.answer_tokens,
+                              temperature=c.temperature if temperature is None else temperature,
                               seed=c.seed + 7919 * cycle)
 
     def _complete(self, model: LLMClient, drafts: list[Draft], conversations: list[Messages],
-                  max_tokens: int | None, schema: dict | None, progress: tqdm | None, label: str) -> list[Completion]:
+                  max_tokens: int | None, schema: dict | None, progress: tqdm | None, label: str,
+                  temperature: float | None = None) -> list[Completion]:
         """One batched call per cycle of the prompts' hints, each cycle with a seed of its own: drafts i and
         i + len(VARIATIONS) are asked the same thing, so only the seed tells them apart (within a cycle the prompts
         differ, and the local backend seeds each request by its prompt). `label`: the bar's description."""
@@ -211,7 +214,7 @@ class Chef:
             if progress is not None:
                 # The prompt pass reports no tokens (a minute for 8 long prompts on a busy small CPU): say so.
                 progress.set_description(f"{label} (reading the prompts)")
-            done = model.chat_batch([conversations[j] for j in rows], self._params(max_tokens, cycle),
+            done = model.chat_batch([conversations[j] for j in rows], self._params(max_tokens, cycle, temperature),
                                     json_schema=schema,
                                     progress=partial(_advance, progress, label) if progress is not None else None)
             for j, c in zip(rows, done):
@@ -219,10 +222,11 @@ class Chef:
         return out  # type: ignore[return-value]
 
     def draft(self, task: TaskSpec, profiles: list[SourceProfile], profiles_text: str, dev: list[dict],
-              n: int, start: int = 0, progress: tqdm | None = None) -> list[Draft]:
-        """Generate n recipes (batched calls per round), then repair the invalid ones (bounded rounds). `progress`:
-        a bar whose total this sets to the rounds' token budgets (repair rounds grow it) and advances as tokens
-        come."""
+              n: int, start: int = 0, progress: tqdm | None = None,
+              temperature: float | None = None) -> list[Draft]:
+        """Generate n recipes (batched calls per round), then repair the invalid ones (bounded rounds). `start`: the
+        first draft's index (indices pick hints and seeds). `progress`: a bar whose total this sets to the rounds'
+        token budgets (repair rounds grow it) and advances as tokens come. `temperature`: instead of the config's."""
         c = self.config
         drafts = [Draft(index=start + i, form=c.form) for i in range(n)]
         schema = (chef_schema(task, profiles) if c.form == "typed" else steps_schema(task) if c.form == "steps"
@@ -240,7 +244,7 @@ class Chef:
             plans = self._complete(self.llm, drafts, [
                 [{"role": "system", "content": prompts.SYSTEM},
                  {"role": "user", "content": prompts.plan_user_prompt(task, dev, profiles_text, d.index)}]
-                for d in drafts], plan_tokens, None, progress, "planning")
+                for d in drafts], plan_tokens, None, progress, "planning", temperature)
             for d, p in zip(drafts, plans):
                 conversations.append([{"role": "system", "content": prompts.SYSTEM},
                                       {"role": "user", "content": prompts.coder_user_prompt(
@@ -263,7 +267,8 @@ class Chef:
             if round_ and progress is not None:
                 progress.total += len(pending) * c.answer_tokens
             outs = self._complete(model, [drafts[i] for i in pending], [conversations[i] for i in pending],
-                                  None, schema, progress, f"drafting (repair round {round_})" if round_ else "drafting")
+                                  None, schema, progress, f"drafting (repair round {round_})" if round_ else "drafting",
+                                  temperature)
             still = []
             for i, out in zip(pending, outs):
                 d = drafts[i]
