@@ -10,6 +10,7 @@ import yaml
 
 from datachef.adapt.correlate import (CorrelateConfig, StudyResult, correlate_scores, correlation_table,
                                       plan_corpora, render_table, run_correlation)
+from datachef.adapt.correlation import score_spread
 from datachef.io import load_task
 from datachef.llm.base import Completion, LLMClient
 
@@ -220,6 +221,28 @@ def test_study_end_to_end_resume_and_cli(study_task, tiny_model, fast_verifier, 
     assert eval_mtimes() == before and "training (" not in res.output
     res = CliRunner().invoke(app, ["correlate", str(study_task), "--out", str(out), "--source", "missing"])
     assert res.exit_code == 2 and "unknown source" in res.output
+
+
+def test_accuracy_spread_says_when_the_benchmark_cannot_tell_corpora_apart(tmp_path):
+    from scipy import stats
+
+    floor = [{"accuracy": k / 200, "eval_n": 200} for k in (2, 3, 1, 0, 5, 4, 6)]  # 0-3% right: chance
+    apart = [{"accuracy": k / 200, "eval_n": 200} for k in (90, 25, 70, 0, 40)]
+    low, high = score_spread(floor), score_spread(apart)
+    assert low["p"] > 0.05 and high["p"] < 1e-6 and high["corpora"] == 5 and high["dof"] == 4
+    table = [[k, 200 - k] for k in (90, 25, 70, 0, 40)]
+    assert high["chi2"] == pytest.approx(stats.chi2_contingency(table, correction=False).statistic)
+    assert score_spread([{"accuracy": 0.0, "eval_n": 50}] * 3)["p"] == 1.0  # nobody right: no spread
+    assert score_spread([{"accuracy": 0.4137, "eval_n": 50}] * 3) is None  # a graded score, not items right
+    assert score_spread(floor[:1]) is None
+    rows = [{"id": f"c{i}", "kind": "source", "records": 5, "verifier": 0.1 * i, "length_tokens": 1.0,
+             "length_chars": 1.0, "relevance": 0.1, "nll": 1.0, "neg_nll": -1.0, "train_loss": 1.0, **r}
+            for i, r in enumerate(floor)]
+    corr = correlation_table(rows)
+    result = StudyResult(out=tmp_path, rows=rows, base=None, correlations=corr,
+                         summary={p: {"mean_pearson": 0.0, "mean_spearman": 0.0} for p in corr}
+                         | {"paper_mean_pearson": 0.59, "accuracy_spread": low})
+    assert "cannot rank them, and correlations with accuracy are noise" in render_table(result)
 
 
 def test_render_table_marks_undefined_correlations(tmp_path):

@@ -44,7 +44,7 @@ from ..io import atomic_open, iter_jsonl, load_recipe, load_task, sha256_file, t
 from ..spec import Plan, PlanItem, Recipe, Step, TaskSpec
 from ..stages import Stage, StageLedger, StageOutcome, fingerprint
 from .correlation import (DOWNSTREAM, PAPER_MEAN_PEARSON, PROXIES, StudyResult, correlate_scores, correlation_table,
-                          mean_finite, render_table, write_outputs)
+                          mean_finite, render_table, score_spread, write_outputs)
 from ..verifier.config import VERIFIER_VERSION
 from .train import AdaptError, TrainConfig, resolve_base
 
@@ -544,6 +544,7 @@ def run_correlation(task: TaskSpec | str | Path, out: str | Path, config: Correl
                    "mean_spearman": mean_finite([correlations[p][d]["spearman"] for d in DOWNSTREAM])}
                for p in PROXIES}
     summary["paper_mean_pearson"] = PAPER_MEAN_PEARSON
+    summary["accuracy_spread"] = score_spread(rows)
     timings = _stage_seconds(out, plans)
     timings["base_eval"] = StageLedger(out / "base").get("eval").get("seconds", 0.0)
     timings["this_invocation"] = round(time.time() - started, 2)

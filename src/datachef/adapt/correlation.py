@@ -76,6 +76,30 @@ def correlation_table(rows: list[dict[str, Any]], proxies: tuple[str, ...] = PRO
             for p in proxies}
 
 
+def score_spread(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Can the benchmark score tell these corpora apart at all? A χ² test of homogeneity of the items right
+    (accuracy × eval_n) across corpora: a large p means the corpora's accuracies differ no more than chance would
+    make them, and any correlation with accuracy is noise. None when the score is not a share of items right."""
+    counts = []
+    for r in rows:
+        n, score = r.get("eval_n"), r.get("accuracy")
+        if not n or score is None or not math.isfinite(score):
+            continue
+        right = score * n
+        if abs(right - round(right)) > 1e-6:
+            return None  # a graded score (e.g. F1): not counts of items right
+        counts.append([round(right), n - round(right)])
+    if len(counts) < 2:
+        return None
+    out = {"test": "chi-square homogeneity of items right", "corpora": len(counts), "dof": len(counts) - 1}
+    if min(sum(c[0] for c in counts), sum(c[1] for c in counts)) == 0:
+        return out | {"chi2": 0.0, "p": 1.0}  # every corpus got every item right (or wrong): no spread
+    from scipy import stats
+
+    res = stats.chi2_contingency(counts, correction=False)
+    return out | {"chi2": float(res.statistic), "p": float(res.pvalue)}
+
+
 def mean_finite(values: list[float]) -> float:
     good = [v for v in values if v is not None and math.isfinite(v)]
     return sum(good) / len(good) if good else float("nan")
@@ -128,6 +152,13 @@ def render_table(result: StudyResult) -> str:
                   f"{vs_accuracy('verifier_paper')}, embedding relevance {vs_accuracy('relevance')}. Mean Pearson over "
                   f"both downstream scores: composite {_fmt(result.summary['verifier']['mean_pearson'])}, paper "
                   f"{_fmt(result.summary['verifier_paper']['mean_pearson'])}."]
+    spread = result.summary.get("accuracy_spread")
+    if spread:
+        verdict = ("the corpora's accuracies differ no more than chance would make them: at this scale the benchmark "
+                   "cannot rank them, and correlations with accuracy are noise (read the gold NLL)"
+                   if spread["p"] > 0.05 else "the corpora's accuracies differ beyond chance")
+        lines += ["", f"Accuracy spread: χ² test of homogeneity over {spread['corpora']} corpora, p = "
+                      f"{_fmt_p(spread['p'])}: {verdict}."]
     if result.notes:
         lines += [""] + [f"- note: {x}" for x in result.notes]
     return "\n".join(lines) + "\n"
