@@ -375,7 +375,9 @@ def train(data: Annotated[Path, typer.Argument(help="Corpus: a data.jsonl/.parqu
 
 
 @app.command("eval")
-def eval_cmd(ckpt: Annotated[str, typer.Argument(help="Model folder or HF id ('smollm2' = the embedded base model).")],
+def eval_cmd(ckpt: Annotated[str, typer.Argument(help="`datachef train` output, model folder, LoRA adapter folder "
+                                                 "(merged into the base it names) or HF id ('smollm2' = the "
+                                                 "embedded base model).")],
              task: TaskOption,
              out: Annotated[Optional[Path], typer.Option("--out", help="Where eval.json goes (default: CKPT "
                                                                        "folder).")] = None,

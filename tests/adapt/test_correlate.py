@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import shutil
 
 import pytest
 import yaml
@@ -193,24 +194,41 @@ def test_study_end_to_end_resume_and_cli(study_task, tiny_model, fast_verifier, 
     assert (out / "table.csv").read_text().splitlines()[0].startswith("id,kind,records,verifier")
     assert (out / "scatter.png").read_bytes()[:4] == b"\x89PNG"
 
-    # Resume: a corpus whose evaluation was lost (a killed study) is retrained and re-evaluated, nothing else.
+    # Resume: a corpus whose evaluation was lost (a killed study) is re-evaluated from its kept adapter; one whose
+    # adapter was lost too is retrained; nothing else runs.
     def eval_mtimes():
         return {cid: (out / "corpora" / cid / "eval.json").stat().st_mtime_ns for cid in ids}
 
     before = eval_mtimes()
     (out / "corpora" / "src-wrong" / "eval.json").unlink()
+    (out / "corpora" / "src-worked" / "eval.json").unlink()
+    shutil.rmtree(out / "corpora" / "src-worked" / "adapter")
     logs.clear()
     again = run_correlation(study_task, out, _config(tiny_model), log=logs.append)
     assert [r["verifier"] for r in again.rows] == [r["verifier"] for r in result.rows]
     assert not any("building" in m or "verifier score" in m for m in logs)
-    assert [m for m in logs if "training (" in m] == [m for m in logs if m.startswith("[src-wrong] training (")] != []
+    assert [m for m in logs if "training (" in m] == [m for m in logs if m.startswith("[src-worked] training (")] != []
     after = eval_mtimes()
-    assert {cid for cid in ids if after[cid] != before[cid]} == {"src-wrong"}
+    assert {cid for cid in ids if after[cid] != before[cid]} == {"src-wrong", "src-worked"}
+    assert (out / "corpora" / "src-worked" / "adapter" / "adapter_config.json").is_file()
+    nll = {r["id"]: r["nll"] for r in result.rows}
+    assert {r["id"]: r["nll"] for r in again.rows} == pytest.approx(nll, rel=1e-3)
 
     # A changed verifier setting re-verifies every corpus but trains nothing.
     logs.clear()
     run_correlation(study_task, out, _config(tiny_model, sample=6), log=logs.append)
     assert sum(1 for m in logs if "verifier score" in m) == 6 and not any("training (" in m for m in logs)
+
+    # A longer generation budget re-evaluates every corpus from its kept LoRA adapter: nothing is trained again, and
+    # the NLL (teacher-forced, blind to the budget) is the merged model's.
+    logs.clear()
+    longer = run_correlation(study_task, out, _config(tiny_model, sample=6, max_new_tokens=6), log=logs.append)
+    assert not any("training (" in m for m in logs)
+    for cid in ids:
+        saved_eval = json.loads((out / "corpora" / cid / "eval.json").read_text())
+        assert saved_eval["max_new_tokens"] == 6 and saved_eval["model_path"].endswith("adapter")
+    assert [r["nll"] for r in longer.rows] == pytest.approx([r["nll"] for r in again.rows], rel=1e-3)
+    run_correlation(study_task, out, _config(tiny_model, sample=6), log=logs.append)  # back to the CLI's settings
 
     # The CLI with the same settings finds everything done and prints the table.
     before = eval_mtimes()

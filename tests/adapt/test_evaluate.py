@@ -74,13 +74,46 @@ def test_checkpoint_resolution_and_errors(tiny_model, numeric_task, tmp_path):
     assert resolve_checkpoint(run) == (str(run / "final"), run)
     assert resolve_checkpoint(tiny_model) == (str(tiny_model), tiny_model)
     assert resolve_checkpoint("org/model") == ("org/model", None)
-    with pytest.raises(AdaptError, match="not a model folder"):
+    with pytest.raises(AdaptError, match="not a model folder.*nor a `datachef train` output"):
         resolve_checkpoint(tmp_path)
     task = load_task(numeric_task)
     with pytest.raises(AdaptError, match=r"\{question\}"):
         evaluate(str(tiny_model), task, prompt_template="no placeholder", out=tmp_path / "e")
     with pytest.raises(AdaptError, match="unknown dtype"):
         evaluate(str(tiny_model), task, dtype="int8", out=tmp_path / "e")
+
+
+def test_a_lora_adapter_folder_is_evaluated_merged_into_the_base_it_names(tiny_model, numeric_task, tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from datachef.llm.lora import fit_lora, write_adapter
+
+    base = AutoModelForCausalLM.from_pretrained(str(tiny_model), dtype=torch.float32)
+    tuned = AutoModelForCausalLM.from_pretrained(str(tiny_model), dtype=torch.float32)
+    with torch.no_grad():  # a rank-2 change of one projection, which a rank-2 adapter carries exactly
+        w = tuned.model.layers[0].self_attn.q_proj.weight
+        w += 0.5 * torch.randn(w.shape[0], 2, generator=torch.Generator().manual_seed(1)) @ torch.randn(2, w.shape[1])
+    merged = tmp_path / "merged"
+    tuned.save_pretrained(str(merged))
+    AutoTokenizer.from_pretrained(str(tiny_model)).save_pretrained(str(merged))
+    adapter = write_adapter(fit_lora(base.state_dict(), tuned.state_dict(), rank=2), tmp_path / "adapter",
+                            base_name=str(tiny_model), dtype="float32")
+    assert resolve_checkpoint(adapter) == (str(adapter), adapter)
+
+    task = load_task(numeric_task)
+    kw = dict(batch_size=4, max_new_tokens=6, dtype="float32")
+    from_adapter = evaluate(str(adapter), task, out=tmp_path / "ea", **kw)
+    from_merged = evaluate(str(merged), task, out=tmp_path / "em", **kw)
+    from_base = evaluate(str(tiny_model), task, out=tmp_path / "eb", **kw)
+    assert from_adapter.nll == pytest.approx(from_merged.nll, rel=1e-5)
+    assert from_adapter.nll != pytest.approx(from_base.nll, rel=1e-5)  # the adapter was applied
+
+    cfg = json.loads((adapter / "adapter_config.json").read_text())
+    cfg.pop("base_model_name_or_path")
+    (adapter / "adapter_config.json").write_text(json.dumps(cfg))
+    with pytest.raises(AdaptError, match="base_model_name_or_path"):
+        evaluate(str(adapter), task, out=tmp_path / "ex", **kw)
 
 
 def test_importing_adapt_does_not_import_torch():

@@ -26,7 +26,8 @@ a reference row, not part of the correlation), OUT/correlation.json, OUT/table.m
 Every stage records a fingerprint of what it depends on in stages.json after its output is written
 (`datachef.stages`), so a killed study resumes: a stage whose output exists with a matching fingerprint is skipped,
 training continues from its last checkpoint. Full model checkpoints (a merged 135M model is ~0.5 GB) are deleted
-after evaluation unless `keep_checkpoints`; LoRA adapters are kept.
+after evaluation unless `keep_checkpoints`; LoRA adapters are kept, and evaluating again with other settings (e.g.
+a longer generation budget) evaluates the kept adapter merged into the base instead of training again.
 """
 from __future__ import annotations
 
@@ -424,7 +425,14 @@ class _Study:
         train_inputs = {"data": ledger.get("build").get("data_sha256"), "base": self.config.base,
                         "config": cfg.model_dump(mode="json")}
         eval_inputs = {"train": fingerprint(train_inputs), **self.eval_settings()}
-        train_dir, out = folder / "train", folder / "eval.json"
+        train_dir, adapter_dir, out = folder / "train", folder / "adapter", folder / "eval.json"
+
+        def adapter_ready() -> bool:
+            # The adapter kept of this very training: re-evaluating with other settings need not train again.
+            # (Studies from before the "adapter" mark: the old pruning kept one only for the training recorded.)
+            fp = fingerprint(train_inputs)
+            mark = ledger.get("adapter").get("fp") or ledger.get("train").get("fp")
+            return mark == fp and (adapter_dir / "adapter_config.json").is_file()
 
         def train() -> dict[str, Any]:
             fp = fingerprint(train_inputs)
@@ -443,15 +451,18 @@ class _Study:
 
         def evaluate_trained() -> dict[str, Any]:
             s = self.eval_settings()
-            result = evaluate(train_dir, self.task, limit=s["limit"], batch_size=s["batch_size"],
+            model = train_dir if (train_dir / "final" / "config.json").is_file() else adapter_dir
+            result = evaluate(model, self.task, limit=s["limit"], batch_size=s["batch_size"],
                               max_new_tokens=s["max_new_tokens"], out=folder)
             self.log(f"[{plan.id}] {result.metric} {result.score:.3f}, gold NLL {result.nll:.3f}")
-            if not self.config.keep_checkpoints:
-                _prune_checkpoints(train_dir, folder / "adapter")
+            if not self.config.keep_checkpoints and model == train_dir:
+                if _prune_checkpoints(train_dir, adapter_dir):
+                    ledger.mark("adapter", fingerprint(train_inputs))
             return {"score": result.score, "nll": result.nll}
 
-        # Training is its own stage, needed only while the evaluation is not done (its model may be pruned since).
-        if not ledger.done("eval", fingerprint(eval_inputs), [out]):
+        # Training is its own stage, needed only while the evaluation is not done and no adapter of it is kept (its
+        # model may be pruned since).
+        if not ledger.done("eval", fingerprint(eval_inputs), [out]) and not adapter_ready():
             self._ran("train", ledger.run(Stage("train", train_inputs, train,
                                                 outputs=[train_dir / "final" / "config.json"])))
         self._ran("eval", ledger.run(Stage("eval", eval_inputs, evaluate_trained, outputs=[out])))
@@ -476,11 +487,14 @@ class _Study:
         return json.loads(out.read_text(encoding="utf-8"))
 
 
-def _prune_checkpoints(train_dir: Path, adapter_dir: Path) -> None:
-    """Delete the merged final model and the checkpoints, keeping the last LoRA adapter (a few MB) if any."""
+def _prune_checkpoints(train_dir: Path, adapter_dir: Path) -> bool:
+    """Delete the merged final model and the checkpoints, keeping the last LoRA adapter (a few MB; the trainer
+    checkpoints the last step too, so it is the final model's) if any; True when one was kept. An older adapter is
+    removed when there is none: it belongs to another training."""
     ckpts = sorted((p for p in (train_dir / "checkpoints").glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
                    key=lambda p: int(p.name.split("-")[-1])) if (train_dir / "checkpoints").is_dir() else []
-    if ckpts and (ckpts[-1] / "adapter_config.json").is_file():
+    kept = bool(ckpts) and (ckpts[-1] / "adapter_config.json").is_file()
+    if kept:
         tmp = adapter_dir.with_name(adapter_dir.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
@@ -488,8 +502,11 @@ def _prune_checkpoints(train_dir: Path, adapter_dir: Path) -> None:
             shutil.copy2(f, tmp / f.name)
         shutil.rmtree(adapter_dir, ignore_errors=True)
         tmp.rename(adapter_dir)
+    else:
+        shutil.rmtree(adapter_dir, ignore_errors=True)
     shutil.rmtree(train_dir / "final", ignore_errors=True)
     shutil.rmtree(train_dir / "checkpoints", ignore_errors=True)
+    return kept
 
 
 def run_correlation(task: TaskSpec | str | Path, out: str | Path, config: CorrelateConfig | None = None, *,

@@ -138,21 +138,42 @@ def score_item(task: TaskSpec, item: dict[str, Any], completion: str, code_timeo
 
 # --------------------------------------------------------------------------------------------------------- models
 
+ADAPTER_CONFIG = "adapter_config.json"
+
+
+def is_adapter_folder(p: Path) -> bool:
+    """A PEFT LoRA adapter folder alone (adapter_config.json, no model config.json)."""
+    return (p / ADAPTER_CONFIG).is_file() and not (p / "config.json").is_file()
+
+
 def resolve_checkpoint(ckpt: str | Path | None) -> tuple[str, Path | None]:
     """(loadable model reference, default output folder). A `datachef train` output folder means its final/ model,
-    with results written next to train.json; a model folder means itself; the embedded alias or an HF id have no
-    default folder."""
+    with results written next to train.json; a model folder or a LoRA adapter folder means itself; the embedded
+    alias or an HF id have no default folder."""
     if is_embedded_ref(ckpt):
         return resolve_base(ckpt), None
     p = Path(ckpt)
     if (p / "final" / "config.json").is_file():
         return str(p / "final"), p
     if p.is_dir():
-        if not (p / "config.json").is_file():
-            raise AdaptError("not a model folder (no config.json) nor a `datachef train` output (no final/)",
-                             file=str(p))
+        if not (p / "config.json").is_file() and not is_adapter_folder(p):
+            raise AdaptError("not a model folder (no config.json), a LoRA adapter (no adapter_config.json) nor a "
+                             "`datachef train` output (no final/)", file=str(p))
         return str(p), p
     return str(ckpt), None
+
+
+def adapter_base(folder: Path) -> str:
+    """The base model a LoRA adapter folder was trained on (its `base_model_name_or_path`), as a loadable
+    reference."""
+    try:
+        base = json.loads((folder / ADAPTER_CONFIG).read_text(encoding="utf-8")).get("base_model_name_or_path")
+    except ValueError as e:
+        raise AdaptError(f"bad JSON: {e}", file=str(folder / ADAPTER_CONFIG)) from None
+    if not base:
+        raise AdaptError("the adapter does not name its base model", file=str(folder / ADAPTER_CONFIG),
+                         field="base_model_name_or_path")
+    return resolve_base(base) if is_embedded_ref(base) else str(base)
 
 
 def load_model(ref: str, dtype: str = "auto") -> tuple["PreTrainedModel", "PreTrainedTokenizerBase", str, str]:
@@ -172,11 +193,25 @@ def load_model(ref: str, dtype: str = "auto") -> tuple["PreTrainedModel", "PreTr
             dtype = "bfloat16" if bf16_supported() else "float32"
     if dtype not in ("bfloat16", "float16", "float32"):
         raise AdaptError(f"unknown dtype '{dtype}' (auto, bfloat16, float16 or float32)", field="dtype")
-    tokenizer = load_tokenizer(ref)
+    # A LoRA adapter alone (what `datachef correlate` keeps of each trained model) is merged into its base in fp32,
+    # as training's merged final model was, then cast.
+    adapter = Path(ref) if is_adapter_folder(Path(ref)) else None
+    model_ref = adapter_base(adapter) if adapter else ref
+    tokenizer = load_tokenizer(model_ref)
     try:
-        model = AutoModelForCausalLM.from_pretrained(ref, dtype=getattr(torch, dtype), **local_kwargs(ref))
+        load_dtype = torch.float32 if adapter else getattr(torch, dtype)
+        model = AutoModelForCausalLM.from_pretrained(model_ref, dtype=load_dtype, **local_kwargs(model_ref))
     except (OSError, ValueError) as e:
-        raise AdaptError(f"cannot load a causal LM from '{ref}': {e}") from None
+        raise AdaptError(f"cannot load a causal LM from '{model_ref}': {e}") from None
+    if adapter:
+        from ..llm.base import LLMError
+        from ..llm.lora import merge_adapter
+
+        try:
+            merge_adapter(model, adapter)
+        except LLMError as e:
+            raise AdaptError(e.message, file=e.file or str(adapter), field=e.field) from None
+        model.to(getattr(torch, dtype))
     model.to(device).eval()
     return model, tokenizer, device, dtype
 
