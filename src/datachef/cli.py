@@ -193,7 +193,7 @@ def cook(task: Annotated[Optional[Path], typer.Argument(help="Task YAML file (de
          max_repairs: Annotated[int, typer.Option(help="Repair rounds for an answer that does not validate.")] = 2,
          redraws: Annotated[int, typer.Option(help="Rounds of drawing again (hotter, new seeds) the drafts that "
                                                    "repeat an earlier draft's program (0 = keep repeats; they "
-                                                   "share its result).")] = 2,
+                                                   "share its result).")] = 4,
          seed: Seed = 0, threads: Threads = 0, cache_dir: CacheDir = None,
          executor: Executor = "local", address: RayAddress = None,
          quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output (bars and log lines); the "
