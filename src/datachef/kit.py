@@ -210,11 +210,14 @@ def dedup(rows: Rows, /, fields: list[str] | None = None, near: bool = False, th
 
 
 def decontaminate(rows: Rows, fields: list[str] | None = None, ngram: int = 8, min_item_overlap: float = 0.7,
-                  max_item_frequency: int = 2, include_dev: bool = False) -> Rows:
+                  max_item_frequency: int = 2, include_dev: bool = False, min_distinctive_words: int = 16,
+                  max_answer_repeat: float = 0.05) -> Rows:
     """Drop rows that reproduce a held-out benchmark item (reason benchmark_overlap): their shared word
     `ngram`-grams cover at least `min_item_overlap` of one item's question or answer, numbers included (n-grams in
-    more than `max_item_frequency` items are template text and ignored), or a field is a short item's question.
-    Runs against the full benchmark, which the script never sees."""
+    more than `max_item_frequency` items are template text and ignored; a part with fewer than
+    `min_distinctive_words` other words, and every answer when more than `max_answer_repeat` of the benchmark's
+    answers repeat, identify no item), or a field is an item's whole question. Runs against the full benchmark,
+    which the script never sees."""
     return _run("decontaminate", "decontaminate", [rows], _supplied(locals(), "rows"))
 
 

@@ -148,7 +148,8 @@ def test_cache_context_tracks_the_benchmark_split_and_rule(gsm8k_test):
     assert make_op(gsm8k_test[:99]).cache_context() != a
     assert make_op(gsm8k_test[:100], t=task(dev=60)).cache_context() != a
     assert make_op(gsm8k_test[:100], include_dev=True).cache_context() != a
-    assert Decontaminate.version == 3
+    assert make_op(gsm8k_test[:100], min_distinctive_words=8).cache_context() != a
+    assert Decontaminate.version == 4
 
 
 def test_missing_benchmark_is_a_clear_error():

@@ -49,3 +49,45 @@ def test_a_leak_outside_the_sample_still_costs_the_corpus(task, write_run):
     assert all(i.index != 37 for i in report.instances)  # not sampled
     assert report.corpus["leaks"] == 1 and report.corpus["examples"]["leak"][0]["record"] == 37
     assert report.reward["leak_factor"] < 1.0 and report.score < report.reward["paper"]
+
+
+def test_records_in_the_benchmarks_template_are_near_copies_only_in_what_differs(tmp_path):
+    """A generator's preamble that every benchmark item repeats is no duplication: distinct problems written in it
+    are not near copies, while a problem repeated (here re-punctuated and re-cased) still is."""
+    import yaml
+
+    from datachef.io import load_task
+
+    from .conftest import write_jsonl
+
+    preamble = ("Your task is to convert a number between two different bases.\n\nIf the target base is > 10, use "
+                "lowercase letters a-z for digits above 9.\n\nNow, convert the base-{b} number {n} to base-{t}\n")
+
+    def item(b: int, value: int, t: int) -> dict:
+        return {"question": preamble.format(b=b, n=_to_base(value, b), t=t), "answer": _to_base(value, t)}
+
+    bench = [item(7 + i % 5, 300 + 17 * i, 3 + i % 4) for i in range(40)]
+    write_jsonl(tmp_path / "bench.jsonl", bench)
+    write_jsonl(tmp_path / "pool.jsonl", bench[:1])
+    spec = {"name": "bases", "instruction": "Convert numbers between bases.",
+            "benchmark": {"name": "Bases", "format": "free", "source": {"id": "bench", "uri": "bench.jsonl"},
+                          "fields": {"question": "question", "answer": "answer"}, "dev": 5},
+            "sources": [{"id": "pool", "uri": "pool.jsonl"}]}
+    (tmp_path / "task.yaml").write_text(yaml.safe_dump(spec))
+    task = load_task(tmp_path / "task.yaml")
+    rows = [item(2 + i % 9, 1000 + 7 * i, 2 + i % 7) for i in range(60)]
+    copy = dict(rows[3], question=rows[3]["question"].replace("Now, convert", "NOW convert").replace("\n", " "))
+    path = write_jsonl(tmp_path / "data.jsonl", [chat(r["question"], r["answer"]) for r in [*rows, copy]])
+
+    verifier = Verifier(task, judge=ScriptedJudge())
+    assert verifier.check_corpus(path).near_duplicate_of == {60: 3}
+    verifier._template_shingles = lambda n: None  # compared whole, the shared preamble makes most of them copies
+    assert len(verifier.check_corpus(path).near_duplicate_of) >= 5
+
+
+def _to_base(n: int, b: int) -> str:
+    digits = ""
+    while n:
+        n, r = divmod(n, b)
+        digits = "0123456789abcdefghijklmnopqrstuvwxyz"[r] + digits
+    return digits or "0"

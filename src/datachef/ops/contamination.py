@@ -16,6 +16,12 @@ The rule. A text is contaminated when it reproduces one held-out benchmark item:
    least `min_item_overlap` (default 0.7) of the part's distinctive words, **and** of the number words among them
    (when it has any): a copy keeps the item's numbers, while data from the same template with other numbers or
    names shares only template n-grams and the few that run through a coinciding slot value.
+   Two kinds of part identify no item by n-grams and are left out: a part with fewer than `min_distinctive_words`
+   (default 16) distinctive words, where one or two rare n-grams of a low-entropy text (a grid of X and O cells,
+   "Ann is a knight, and Bob is a knave") are shared by chance; and every answer, when more than
+   `max_answer_repeat` (default 5%) of the benchmark's answers of at least `ngram` words are also another item's
+   whole answer (answers drawn from a small space: solved 4x4 sudokus, the plaintexts of a cipher task). A question
+   left without distinctive words is matched whole (rule 2).
 2. **Whole question.** An item whose question has no distinctive n-gram (shorter than `ngram` words, or all
    template) is reproduced by a record piece (a field value, a message, or a line of one) whose words are its
    question's, or differ from them by one word changed, added or removed, never a number, with at least three words
@@ -44,7 +50,11 @@ checked): verbatim copies are all caught; at 0.7 no other item of leg_counting, 
 basic_arithmetic is flagged, and 6 of 995 gsm_symbolic ones are, mostly the same question with only the names
 changed (at 0.5: 9 leg_counting, 1 time_intervals and 76 gsm_symbolic ones). The old rule (any shared 8-gram with
 any item) flagged all leg_counting and gsm_symbolic items, 610 of 701 time_intervals and 228 of 701
-simple_equations ones.
+simple_equations ones. On generators whose items are low-entropy grids or short verdicts (300 items, 370-400
+others), parts without the minimum and repeating answers flagged 161 of 401 other shortest_path items, 86 of 401
+knights_knaves, 261 of 370 mini_sudoku and 105 of 375 caesar_cipher ones (the same plaintext under another shift);
+with them left out, 0, 1, 0 and 0, and every copy is still caught except 9 mini_sudoku puzzles, whose words (the
+given digits; the blanks '_' are punctuation) are another puzzle's too.
 A copy with every number changed is not caught (a rephrased sample: its answer differs from the item's).
 
 Cost: building is linear in the benchmark (every n-gram hashed once, one sort); memory is about 20 bytes per
@@ -69,7 +79,8 @@ from .dedup_near import ngram_hashes, normalise_words, word_hashes
 if TYPE_CHECKING:  # pragma: no cover
     from ..spec import TaskSpec
 
-RULE_VERSION = 3  # of the rule (normalisation, parts, frequencies, coverage); part of every fingerprint. 3: CJK
+RULE_VERSION = 4  # of the rule (normalisation, parts, frequencies, coverage); part of every fingerprint. 3: CJK;
+# 4: parts with few distinctive words, and answers that repeat across the benchmark, identify no item
 
 _CALCULATOR = re.compile(r"<<[^<>]*>>")
 _DIGIT = re.compile(r"\d")
@@ -92,6 +103,16 @@ class ContaminationRule(BaseModel):
                              "template text that identifies no item: ignored.")
     include_dev: bool = Field(False, description="Also treat the dev items (shown to the chef and judge, never "
                                                  "evaluated) as leaks; by default only held-out items are.")
+    min_distinctive_words: int = Field(
+        16, ge=0, description="A question or answer with fewer distinctive words than this identifies no item by "
+                              "n-grams (one or two rare n-grams of a low-entropy text, a grid of X and O cells or "
+                              "'Ann is a knight, and Bob is a knave', are shared by chance): such a question is "
+                              "matched whole, such an answer not at all.")
+    max_answer_repeat: float = Field(
+        0.05, ge=0, le=1, description="When more than this share of the benchmark's answers of at least `ngram` "
+                                      "words is also another item's whole answer, answers come from a small space "
+                                      "(solved 4x4 sudokus, a few plaintexts) and identify no item: only questions "
+                                      "are matched.")
 
 
 @dataclass(frozen=True)
@@ -178,12 +199,16 @@ class BenchmarkIndex:
 
         hashes, starts, groups, per_item, is_number = [], [], [], [], []
         questions: list[list[str]] = []
+        answers: list[int] = []  # keys of the whole answers of at least n words
         offset = 0
         for i, item in enumerate(items):
             q_words = [text_words(t) for t in _texts(item.get(question))]
             segments = [(0, w) for w in q_words]
             segments += [(0, text_words(t)) for c in choices for t in _texts(item.get(c))]
             segments += [(1, text_words(t)) for t in (_texts(item.get(answer)) if answer else [])]
+            answer_words = [w for part, words in segments if part == 1 for w in words]
+            if len(answer_words) >= n:
+                answers.append(_key(answer_words))
             mine = []
             for part, words in segments:
                 digest.update(f"{part}:{' '.join(words)}\x1f".encode())
@@ -208,6 +233,15 @@ class BenchmarkIndex:
         self._numbers_before = np.concatenate([[0], np.cumsum(is_number, dtype=np.int32)]).astype(np.int32)
         # Distinctive words and numbers per part (dev items too: a dev question may still need its whole key).
         self._words, self._numbers = _covered(s[keep], g[keep], n, 2 * self.size, self._numbers_before)
+        # Parts that cannot identify an item: too few distinctive words to rule out chance, or (all answers) an
+        # answer space so small that the benchmark's own items share whole answers.
+        counts = Counter(answers)
+        self.answer_repeat = sum(c for c in counts.values() if c > 1) / len(answers) if answers else 0.0
+        weak = (self._words > 0) & (self._words < rule.min_distinctive_words)
+        if self.answer_repeat > rule.max_answer_repeat:
+            weak[1::2] = True
+        keep &= ~weak[g]
+        self._words[weak], self._numbers[weak] = 0, 0
         keep &= g >= 2 * first
         order = np.argsort(h[keep], kind="stable")
         self._hash, self._start, self._group = h[keep][order], s[keep][order], g[keep][order]
@@ -235,6 +269,9 @@ class BenchmarkIndex:
                     if counts[k] <= limit:
                         table.setdefault(k, i)
         self._max_whole = max((len(questions[i]) for i in set(self._whole.values())), default=0)
+        # Lengths of the questions matched whole: a piece can only be one (or one word edited) at these lengths ±1,
+        # so most pieces skip the per-word edit keys.
+        self._lengths = frozenset(len(questions[i]) for i in no_ngrams if i >= first)
 
     @classmethod
     def for_task(cls, task: "TaskSpec", items: Sequence[Mapping[str, Any]],
@@ -305,24 +342,32 @@ class BenchmarkIndex:
         return self._leak(group // 2, "n-gram overlap", "answer" if group % 2 else "question", float(share[best]))
 
     def _whole_leak(self, pieces: list[list[str]]) -> Leak | None:
+        lengths = self._lengths
         for words in pieces:
-            item = self._whole.get(_key(words))
-            if item is not None:
-                return self._leak(item, "whole question", "question", 1.0)
+            if len(words) in lengths:
+                item = self._whole.get(_key(words))
+                if item is not None:
+                    return self._leak(item, "whole question", "question", 1.0)
         for words in pieces:
-            if len(words) < _MIN_WHOLE_EDIT_WORDS:
+            n = len(words)
+            if n < _MIN_WHOLE_EDIT_WORDS:
                 continue
-            item = self._del.get(_key(words))  # the question with one word removed
-            if item is not None:
-                return self._leak(item, "edited question", "question", len(words) / (len(words) + 1))
+            if n + 1 in lengths:
+                item = self._del.get(_key(words))  # the question with one word removed
+                if item is not None:
+                    return self._leak(item, "edited question", "question", n / (n + 1))
+            changed, added = n in lengths, n - 1 in lengths and n > _MIN_WHOLE_EDIT_WORDS
+            if not (changed or added):
+                continue
             for j, w in enumerate(words):
                 if _DIGIT.search(w):
                     continue
-                item = self._sub.get(_key([*words[:j], _WILDCARD, *words[j + 1:]]))  # one word changed
-                if item is not None:
-                    return self._leak(item, "edited question", "question", (len(words) - 1) / len(words))
-                if len(words) > _MIN_WHOLE_EDIT_WORDS:  # one word added
-                    item = self._whole.get(_key([*words[:j], *words[j + 1:]]))
+                if changed:
+                    item = self._sub.get(_key([*words[:j], _WILDCARD, *words[j + 1:]]))  # one word changed
+                    if item is not None:
+                        return self._leak(item, "edited question", "question", (n - 1) / n)
+                if added:
+                    item = self._whole.get(_key([*words[:j], *words[j + 1:]]))  # one word added
                     if item is not None:
                         return self._leak(item, "edited question", "question", 1.0)
         return None

@@ -40,14 +40,18 @@ class Decontaminate(TextFieldsMixin, FilterOp):
 
     A row reproduces an item when the word `ngram`-grams (8; case and punctuation ignored) it shares with the item
     cover at least `min_item_overlap` (0.7) of the item's question or answer, numbers included, counting only
-    n-grams found in at most `max_item_frequency` (2) benchmark items; or when a field or line is a short item's
-    whole question (one non-number word may differ). Template wording shared by many items never counts, so
-    same-style data with other numbers is kept. Dev items are allowed unless `include_dev`. Use it on every recipe
-    whose sources might hold benchmark material (public QA sets, web scrapes, data seeded from the benchmark)."""
+    n-grams found in at most `max_item_frequency` (2) benchmark items, and only items whose question or answer has
+    `min_distinctive_words` (16) such words (answers not at all when the benchmark's own items share them); or when
+    a field or line is a short item's whole question (one non-number word may differ). Template wording shared by
+    many items never counts, so same-style data with other numbers is kept. Dev items are allowed unless
+    `include_dev`. Use it on every recipe whose sources might hold benchmark material (public QA sets, web scrapes,
+    data seeded from the benchmark)."""
 
     name = "decontaminate"
     Params = DecontaminateParams
-    version = 3  # 2: per-item rule; 3: CJK characters as words (contamination.RULE_VERSION, also in the cache context)
+    # 2: per-item rule; 3: CJK characters as words; 4: weak parts identify no item (contamination.RULE_VERSION, also
+    # in the cache context)
+    version = 4
 
     def __init__(self, params, ctx, step_id):
         super().__init__(params, ctx, step_id)

@@ -147,6 +147,9 @@ class DedupNear(TextFieldsMixin, GlobalOp):
     name = "dedup_near"
     version = 2  # 2: Chinese and Japanese characters are words (normalise_words)
     Params = DedupNearParams
+    # Shingle hashes (sorted uint64) left out of every signature: a caller's template wording. The verifier sets
+    # the wording a task's benchmark items share, so same-template records are compared by what differs.
+    ignored: np.ndarray | None = None
 
     def check(self) -> list[str]:
         p: DedupNearParams = self.params
@@ -242,9 +245,16 @@ class DedupNear(TextFieldsMixin, GlobalOp):
         """What clustering needs of a batch of rows: (band hashes (rows, bands) uint64, the signatures' high 32
         bits (rows, num_perm) uint32 when `verify`, else None). Rows are independent: the Ray executor computes
         this in parallel over blocks."""
-        sig = self.signatures([text_shingles(row_text(row, self._fields), self.params.ngram) for row in rows])
+        sig = self.signatures([self._shingles(row_text(row, self._fields)) for row in rows])
         high = (sig >> _U64(32)).astype(np.uint32) if self.params.verify else None  # plenty for equality
         return self.band_hashes(sig), high
+
+    def _shingles(self, text: str) -> np.ndarray:
+        sh = text_shingles(text, self.params.ngram)
+        if self.ignored is None or not self.ignored.size:
+            return sh
+        kept = sh[~np.isin(sh, self.ignored)]
+        return kept if kept.size else np.array([_EMPTY_HASH], dtype=_U64)  # nothing but template: one shingle
 
     def clusters_of_features(self, batches: Iterable[tuple[np.ndarray, np.ndarray | None]]) -> tuple[array, int]:
         """`clusters` from the features of consecutive batches of rows, in row order."""

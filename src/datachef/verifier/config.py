@@ -88,6 +88,14 @@ class VerifierConfig(BaseModel):
     contamination_max_item_frequency: int = Field(
         _RULE.max_item_frequency, ge=1, description="n-grams found in more benchmark items than this are template "
                                                     "text, which identifies no item: ignored.")
+    contamination_min_distinctive_words: int = Field(
+        _RULE.min_distinctive_words, ge=0, description="A benchmark question or answer with fewer distinctive words "
+                                                       "than this identifies no item by n-grams (questions are then "
+                                                       "matched whole).")
+    contamination_max_answer_repeat: float = Field(
+        _RULE.max_answer_repeat, ge=0, le=1, description="Above this share of benchmark answers that another item "
+                                                         "also has, answers identify no item (only questions are "
+                                                         "matched).")
     contamination_include_dev: bool = Field(
         _RULE.include_dev, description="Also grade copies of dev items Invalid (by default only held-out items: dev "
                                        "items are shown to the judge and never evaluated).")
@@ -97,6 +105,9 @@ class VerifierConfig(BaseModel):
                                                           "word 5-grams of the conversation, every record) Invalid.")
     near_duplicate_threshold: float = Field(0.8, gt=0, lt=1, description="Jaccard similarity above which two "
                                                                          "records are near copies.")
+    near_duplicate_template_share: float = Field(
+        0.1, gt=0, le=1, description="Word 5-grams found in at least this share of the benchmark's items (and 3) are "
+                                     "its template: left out when records are compared for near copies.")
 
     # -- checkers ---------------------------------------------------------------------------------------------
     use_source_gold: bool = Field(True, description="Look up each record's source row (meta.source/meta.row) and "

@@ -5,7 +5,9 @@ corpus is contaminated:
 - exact duplicates: the same roles and contents (case and spacing ignored) as an earlier record (one 64-bit hash per
   distinct record);
 - near duplicates: the `dedup_near` op's MinHash LSH over word 5-grams of the whole conversation, Jaccard ≥ the
-  threshold (a few dozen bytes per record, on disk while it runs);
+  threshold (a few dozen bytes per record, on disk while it runs); the verifier leaves out the 5-grams that the
+  benchmark's own items share (`DedupNear.ignored`), so problems written in a generator's template are compared
+  by what differs;
 - leaks: the contamination gate's rule (`Gates.contamination`) on every record.
 
 Memory is O(records) with a small constant whatever the texts' length; the sampled records are read again in a

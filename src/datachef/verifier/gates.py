@@ -125,7 +125,9 @@ class Gates:
             rule = ContaminationRule(ngram=config.contamination_ngram,
                                      min_item_overlap=config.contamination_min_item_overlap,
                                      max_item_frequency=config.contamination_max_item_frequency,
-                                     include_dev=config.contamination_include_dev)
+                                     include_dev=config.contamination_include_dev,
+                                     min_distinctive_words=config.contamination_min_distinctive_words,
+                                     max_answer_repeat=config.contamination_max_answer_repeat)
             self.benchmark_index = BenchmarkIndex.for_task(task, benchmark_rows, rule)
 
     @property
