@@ -66,6 +66,36 @@ def test_no_heldout_item_in_a_training_tasks_sources(pool_files):
     assert leaks == [], [(x.heldout_task, x.train_task, x.source, x.row, x.how) for x in leaks[:10]]
 
 
+def test_the_verifiers_solvers_never_fail_a_right_answer_and_catch_the_volunteers_wrong_ones(pool_files):
+    """Every benchmark item and in-domain row of the pool passes (or is skipped by) the solver checker; in the tasks
+    whose questions determine their answer, exactly the rows the `_unverified` copy changed fail it."""
+    from datachef.pool.task import WRONG_RATE
+    from datachef.verifier.solvers import check_solvable
+
+    def rows(files, path):
+        return [json.loads(line) for line in files.get(path, b"").split(b"\n") if line.strip()]
+
+    caught = {}
+    for task in all_tasks():
+        files = pool_files[task.name]
+        kinds = {s["id"]: s["kind"] for s in json.loads(files["pool.json"])["sources"]}
+        clean = rows(files, "benchmark.jsonl") + [r for s, k in kinds.items() if k == "in-domain"
+                                                  for r in rows(files, f"sources/{s}.jsonl")]
+        for r in clean:
+            if isinstance(r.get("question"), str) and isinstance(r.get("answer"), str):
+                res = check_solvable(r["question"], r["answer"])
+                assert res is None or res.status != "fail", (task.name, r["question"][-120:], res.detail)
+        stem = next(s for s, k in kinds.items() if k == "in-domain")
+        volunteers = rows(files, f"sources/{stem}_unverified.jsonl")
+        verdicts = [getattr(check_solvable(r["question"], r["answer"]), "status", None) for r in volunteers
+                    if isinstance(r.get("question"), str) and isinstance(r.get("answer"), str)]
+        if volunteers and verdicts.count("pass") + verdicts.count("fail") == len(volunteers):
+            caught[task.name] = (verdicts.count("fail"), round(len(volunteers) * WRONG_RATE))
+    assert set(caught) >= {"base-conversion", "caesar-cipher", "course-schedule", "fraction-simplification",
+                           "mini-sudoku", "prime-factorization", "simple-equations", "word-sorting"}, caught
+    assert all(failed == changed for failed, changed in caught.values()), caught
+
+
 def test_the_leak_check_sees_planted_items(pool_files):
     # each held-out task's own planted source reproduces its benchmark: the check would see such rows elsewhere
     for task in all_tasks():

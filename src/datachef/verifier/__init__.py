@@ -4,7 +4,8 @@
     report.score                    # the reward R: mean rubric score, or −λ_empty / −λ_format
     dvs_avg([r1.score, r2.score, None], n=3)
 
-Pieces: gates.py (deterministic gates), checkers.py + arithmetic.py (ground-truth checkers), relevance.py
+Pieces: gates.py (deterministic gates), checkers.py + arithmetic.py + solvers.py (ground-truth checkers; solvers
+compute the answer of questions that determine it), relevance.py
 (embedding relevance), judge.py (rubric judge, structured or label-scored, and the local decision procedure),
 reward.py (R and DVS_avg@N), run.py (`Verifier`, `verify_run`, `VerifyReport`). Reading and comparing answers and
 running code under limits is `datachef.answers`, shared with evaluation.

@@ -31,7 +31,10 @@ class Grade(str, Enum):
 
 GRADES: list[str] = [g.value for g in Grade]
 # Bump when grading or the reward changes, so stored verify results (e.g. a correlation study's) are recomputed.
-VERIFIER_VERSION = 4  # 4: breadth is coverage of the dev questions by passing records (was a Vendi ratio)
+# 5: answers of questions that determine them are computed (solvers.py), contamination rule 4 (weak parts identify
+# no item), the benchmark's template 5-grams are left out of near-copy comparison; 4: breadth is coverage of the dev
+# questions by passing records (was a Vendi ratio)
+VERIFIER_VERSION = 5
 
 
 class VerifierConfig(BaseModel):
@@ -116,6 +119,9 @@ class VerifierConfig(BaseModel):
         0.6, ge=0, le=1, description="A source row's answer is used only when this fraction of the source question's "
                                      "words occurs in the user turn (the record still asks that question).")
     arithmetic_check: bool = Field(True, description="Recompute 'a op b = c' equations of math solutions.")
+    solver_check: bool = Field(True, description="Compute the answer of questions that determine it (base "
+                                                 "conversion, factorisation, equations, ciphers, sorting; "
+                                                 "verifier/solvers.py) and fail a reply that states another.")
     code_timeout_s: float = Field(10.0, gt=0, description="Wall-clock limit of one code test run.")
     code_memory_mb: int = Field(1024, gt=0, description="Address-space limit of one code test run.")
 

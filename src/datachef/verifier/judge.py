@@ -17,7 +17,8 @@ GSM8K, so its labels are one vote among several and never decide alone. The loca
 instance that passed every gate (gates.py), is:
 
 1. Correctness from checkers. Any checker that fails (gold answer via math-verify, arithmetic consistency, MCQ
-   letter, code tests) → Incorrect, with the checker's reason and reference. Nothing else is computed.
+   letter, code tests, an answer the question determines) → Incorrect, with the checker's reason and reference.
+   Nothing else is computed.
 2. Topicality. `question_ratio` = the user turn's embedding similarity to the dev questions over the dev set's own
    low-end self-similarity (relevance.py). embedding vote = sigmoid((question_ratio − relevance_margin) / 0.1);
    judge vote = calibrated P(Pass) / (P(Pass) + P(Task mismatch)). On topic when

@@ -22,6 +22,7 @@ from .gates import Gates, GateResult, first_turn, gate_verdict, last_turn
 from .judge import (JudgeContext, LocalSignals, Verdict, calibrate, decide_local, judge_could_matter,
                     judge_structured, label_scores, reference_scores)
 from .reward import RewardParts, composite_reward, reward
+from .solvers import check_solvable
 
 JudgeMode = Literal["auto", "labels", "structured"]
 REPORT_FILE = "verify.json"
@@ -351,6 +352,9 @@ class Verifier:
                 if fmt == "numeric" and c.arithmetic_check:
                     out.append(check_arithmetic_consistency(response, final))
                     out.append(check_question_expression(user, final))
+                solved = check_solvable(user, response, pattern) if c.solver_check else None
+                if solved is not None:
+                    out.append(solved)
             elif fmt == "mcq":
                 gold = None
                 if c.use_source_gold and row is not None:
