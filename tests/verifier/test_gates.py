@@ -139,3 +139,11 @@ def test_gold_rows_are_not_flagged(task):
     g = gates(task)
     for i in range(len(GOLD)):
         assert gate_verdict(g.check(gold_chat(i)["messages"])) is None
+
+
+def test_a_short_reply_may_repeat_its_words():
+    """Gopher's n-gram and line checks are for documents: '2 × 2 × 2 × 2 × 2 × 19' is a right answer, not spam."""
+    for answer in ["2 × 2 × 2 × 2 × 2 × 19", "1 2 4 3\n4 3 1 2\n2 1 3 4\n3 4 2 1", "no no no"]:
+        assert gate_verdict(gates().check(msgs(("user", "Factor 608 into primes."), ("assistant", answer)))) is None
+    v = gate_verdict(gates().check(msgs(("user", "Shout please."), ("assistant", "A" + "!" * 60))))
+    assert v.name == "repetition" and v.detail == "repeated_chars"  # character runs count at any length

@@ -32,8 +32,8 @@ class Grade(str, Enum):
 GRADES: list[str] = [g.value for g in Grade]
 # Bump when grading or the reward changes, so stored verify results (e.g. a correlation study's) are recomputed.
 # 5: answers of questions that determine them are computed (solvers.py), contamination rule 4 (weak parts identify
-# no item), the benchmark's template 5-grams are left out of near-copy comparison; 4: breadth is coverage of the dev
-# questions by passing records (was a Vendi ratio)
+# no item), the benchmark's template 5-grams are left out of near-copy comparison, short replies are checked for
+# character runs only; 4: breadth is coverage of the dev questions by passing records (was a Vendi ratio)
 VERIFIER_VERSION = 5
 
 
@@ -79,6 +79,10 @@ class VerifierConfig(BaseModel):
                          "covered by the most frequent repeated word 2/3/4-gram (quality_filter's check; formulaic "
                          "GSM-style solutions reach 0.45).")
     max_duplicate_line_fraction: float | None = Field(0.3, description="Repetition gate: most repeated lines.")
+    repetition_min_words: int = Field(
+        20, ge=0, description="Repetition gate: replies shorter than this are checked for character runs only (the "
+                              "n-gram and line checks are Gopher's, made for documents: a prime factorisation or a "
+                              "sudoku grid repeats its words by right).")
     max_repeated_char_run: int | None = Field(25, description="Repetition gate: longest run of one character.")
     # The contamination gate applies the decontaminate op's rule (ops/contamination.py) with the same knobs.
     check_contamination: bool = Field(True, description="Run the benchmark-contamination gate.")

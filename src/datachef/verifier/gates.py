@@ -115,6 +115,9 @@ class Gates:
             max_duplicate_line_fraction=config.max_duplicate_line_fraction,
             max_top_ngram_fraction=config.max_top_ngram_fraction,
             max_repeated_char_run=config.max_repeated_char_run)
+        # Short replies are checked for character runs only: "2 × 2 × 2 × 2 × 2 × 19" repeats its 2-gram by right.
+        self._short_repetition = self._repetition.model_copy(update={"max_duplicate_line_fraction": None,
+                                                                      "max_top_ngram_fraction": None})
         self.benchmark_index: BenchmarkIndex | None = None
         if config.check_contamination and task is not None:
             if benchmark_rows is None:
@@ -163,7 +166,9 @@ class Gates:
                               f"{n_words} words, response {len(response.strip())} characters" if short else ""))
         replies = "\n".join(m["content"] for m in messages if isinstance(m, dict) and m.get("role") == "assistant"
                             and isinstance(m.get("content"), str))
-        rep = quality_reason(replies, self._repetition) if replies.strip() else None
+        long_enough = len(replies.split()) >= c.repetition_min_words
+        rep = quality_reason(replies, self._repetition if long_enough else self._short_repetition) \
+            if replies.strip() else None
         out.append(GateResult("repetition", rep is None, Grade.INVALID.value, rep or ""))
         problems = chat_format_problems(messages)
         out.append(GateResult("chat_format", not problems, Grade.FORMAT_ERROR.value, "; ".join(problems)))
