@@ -86,7 +86,8 @@ def test_reasoning_gym_generator_data_is_clean_and_copies_are_caught(generator):
                                                     ("mini_sudoku", 0.5), ("caesar_cipher", 0.2)])
 def test_low_entropy_items_are_not_matched_by_chance(generator, old_flagged):
     """Grids of X and O cells, 'A is a knight, and B is a knave', solved 4x4 sudokus and the plaintexts of a cipher
-    task share rare n-grams (or whole answers) by chance: such parts identify no item, yet copies are caught."""
+    task share rare n-grams (or whole answers) by chance: such parts identify no item, yet copies are caught (a
+    sudoku's blanks are words: without them two puzzles with the same given digits read alike)."""
     import reasoning_gym
 
     def items(n: int, seed: int) -> list[dict]:
@@ -97,8 +98,8 @@ def test_low_entropy_items_are_not_matched_by_chance(generator, old_flagged):
     asked = {" ".join(text_words(b["question"])) for b in bench}
     rows = [r for r in items(700, 2) if " ".join(text_words(r["question"])) not in asked]
     index = BenchmarkIndex(bench, dev=0)
-    assert sum(index.match([r["question"], r["answer"]]) is not None for r in rows) <= 1
-    assert sum(index.match([b["question"], b["answer"]]) is not None for b in bench) >= 0.97 * len(bench)
+    assert sum(index.match([r["question"], r["answer"]]) is not None for r in rows) <= 0.01 * len(rows)
+    assert all(index.match([b["question"], b["answer"]]) is not None for b in bench)
     # Without the two conditions the rule flags a large share of the other items.
     loose = BenchmarkIndex(bench, dev=0, rule=ContaminationRule(min_distinctive_words=0, max_answer_repeat=1.0))
     assert sum(loose.match([r["question"], r["answer"]]) is not None for r in rows) > old_flagged * len(rows)
@@ -238,3 +239,10 @@ def test_memory_is_bounded_by_the_benchmark(gsm8k_test, gsm8k_index):
         gsm8k_index.match([b["question"], b["answer"]])
     assert gsm8k_index.nbytes == before
     assert isinstance(gsm8k_index._hash, np.ndarray) and gsm8k_index._hash.dtype == np.uint64
+
+
+def test_blanks_to_fill_are_words_and_identifier_underscores_are_not():
+    assert text_words("1 _ 4 3\n_ 3 1 _") == ["1", "blank", "4", "3", "blank", "3", "1", "blank"]
+    assert text_words("Paris is the ___ of France.") == ["paris", "is", "the", "blank", "of", "france"]
+    assert text_words("def has_close_elements(x): return __name__") == ["def", "has", "close", "elements", "x",
+                                                                         "return", "name"]
