@@ -80,9 +80,41 @@ def test_records_in_the_benchmarks_template_are_near_copies_only_in_what_differs
     path = write_jsonl(tmp_path / "data.jsonl", [chat(r["question"], r["answer"]) for r in [*rows, copy]])
 
     verifier = Verifier(task, judge=ScriptedJudge())
-    assert verifier.check_corpus(path).near_duplicate_of == {60: 3}
+    scan = verifier.check_corpus(path)
+    assert scan.near_duplicate_of == {60: 3} and scan.near_check == "on"
     verifier._template_shingles = lambda n: None  # compared whole, the shared preamble makes most of them copies
     assert len(verifier.check_corpus(path).near_duplicate_of) >= 5
+
+
+def test_the_near_copy_check_is_off_where_the_benchmarks_own_items_look_alike(tmp_path):
+    """Grids of two symbols share every word 5-gram: distinct puzzles would be taken for copies, as the benchmark's
+    own items are. The check is left off (and says why); exact copies are still found."""
+    import random
+
+    import yaml
+
+    from datachef.io import load_task
+
+    from .conftest import write_jsonl
+
+    rng = random.Random(0)
+
+    def grid() -> dict:
+        rows = [" ".join(rng.choice("OX") for _ in range(6)) for _ in range(6)]
+        return {"question": "Find the shortest path in the following grid:\n" + "\n".join(rows), "answer": "up"}
+
+    write_jsonl(tmp_path / "bench.jsonl", [grid() for _ in range(40)])
+    write_jsonl(tmp_path / "pool.jsonl", [grid()])
+    spec = {"name": "grids", "instruction": "Find paths.",
+            "benchmark": {"name": "Grids", "format": "free", "source": {"id": "bench", "uri": "bench.jsonl"},
+                          "fields": {"question": "question", "answer": "answer"}, "dev": 5},
+            "sources": [{"id": "pool", "uri": "pool.jsonl"}]}
+    (tmp_path / "task.yaml").write_text(yaml.safe_dump(spec))
+    rows = [grid() for _ in range(30)]
+    path = write_jsonl(tmp_path / "data.jsonl", [chat(r["question"], r["answer"]) for r in [*rows, rows[0]]])
+    scan = Verifier(load_task(tmp_path / "task.yaml"), judge=ScriptedJudge()).check_corpus(path)
+    assert scan.near_check.startswith("off: ") and scan.near_duplicate_of == {} and scan.duplicate_of == {30: 0}
+    assert scan.summary()["near_duplicate_check"] == scan.near_check
 
 
 def _to_base(n: int, b: int) -> str:

@@ -115,6 +115,10 @@ class VerifierConfig(BaseModel):
     near_duplicate_template_share: float = Field(
         0.1, gt=0, le=1, description="Word 5-grams found in at least this share of the benchmark's items (and 3) are "
                                      "its template: left out when records are compared for near copies.")
+    near_duplicate_max_benchmark_share: float = Field(
+        0.05, ge=0, le=1, description="The near-copy check is left off for a task when more than this share of its "
+                                      "own benchmark items are near copies of another (distinct problems that look "
+                                      "alike to word shingles, e.g. grids of two symbols).")
 
     # -- checkers ---------------------------------------------------------------------------------------------
     use_source_gold: bool = Field(True, description="Look up each record's source row (meta.source/meta.row) and "

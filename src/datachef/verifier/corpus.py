@@ -45,6 +45,7 @@ class CorpusScan:
     near_duplicate_of: dict[int, int] = field(default_factory=dict)  # record -> earliest of its near-copy cluster
     leaks: dict[int, str] = field(default_factory=dict)  # record -> what benchmark item it reproduces
     seconds: float = 0.0
+    near_check: str = "on"  # or why the near-copy check was left off
 
     @property
     def good(self) -> int:
@@ -64,7 +65,8 @@ class CorpusScan:
         """What verify.json reports: counts, fractions, a few examples of each finding."""
         return {"records": self.good, **{k: round(v, 6) for k, v in self.fractions().items()},
                 "leaks": len(self.leaks), "duplicates": len(self.duplicate_of),
-                "near_duplicates": len(self.near_duplicate_of), "seconds": round(self.seconds, 3),
+                "near_duplicates": len(self.near_duplicate_of), "near_duplicate_check": self.near_check,
+                "seconds": round(self.seconds, 3),
                 "examples": {
                     "leak": [{"record": int(self.line_of[k]), "detail": d} for k, d in list(self.leaks.items())[:5]],
                     "duplicate": [{"record": int(self.line_of[k]), "of": int(self.line_of[j])}

@@ -89,6 +89,7 @@ class Verifier:
         t0 = time.perf_counter()
         self.dev, held_out = load_benchmark(task, self.base_dir)
         self._held_out = held_out
+        self._near_share: float | None = None
         self.gates = Gates(self.config, task, self.base_dir, benchmark_rows=self.dev + held_out)
         self.context = JudgeContext.from_task(task, self.dev, self.config)
         self.local_context = JudgeContext.from_task(task, self.dev, self.config, self.config.local_dev_examples)
@@ -275,12 +276,39 @@ class Verifier:
             near.bind([{"messages": "messages"}])
             near.setup()
             near.ignored = self._template_shingles(near.params.ngram)
+            alike = self._benchmark_near_share(near)
+            if alike > c.near_duplicate_max_benchmark_share:
+                near = None
         leak = None
         if self.gates.checks_contamination:
             def leak(messages: list[dict[str, Any]]) -> str | None:
                 g = self.gates.contamination(messages)
                 return None if g.passed else g.detail
-        return scan_corpus(data, exact=c.check_duplicates, near=near, leak=leak)
+        scan = scan_corpus(data, exact=c.check_duplicates, near=near, leak=leak)
+        if c.check_near_duplicates and near is None:
+            scan.near_check = (f"off: {alike:.0%} of the benchmark's own items are near copies of another, so the "
+                               f"check cannot tell a copy from a new problem in this format")
+        return scan
+
+    def _benchmark_near_share(self, near: Any) -> float:
+        """Share of the benchmark's own items that the near-copy check takes for copies of another (once per
+        verifier). Where distinct problems look alike to word shingles (grids of two symbols), it cannot tell a copy
+        from a new problem; exact copies are still found."""
+        if self._near_share is None:
+            import tempfile
+
+            from ..ops.dedup_near import cluster_root
+
+            f = self.task.benchmark.fields
+            rows = [{"messages": [
+                {"role": "user", "content": "\n".join(str(it.get(k) or "") for k in [f.question, *(f.choices or [])])},
+                {"role": "assistant", "content": str(it.get(f.answer) or "") if f.answer else ""}]}
+                for it in self.dev + self._held_out]
+            with tempfile.TemporaryDirectory(prefix="datachef-verify-") as tmp:
+                near.ctx.workdir = Path(tmp)
+                parent, n = near.clusters(rows)
+            self._near_share = sum(cluster_root(parent, k) != k for k in range(n)) / max(1, n)
+        return self._near_share
 
     def _template_shingles(self, n: int) -> np.ndarray:
         """Word n-grams that at least `near_duplicate_template_share` of the benchmark's items share (a generator's
