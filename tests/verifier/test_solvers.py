@@ -18,6 +18,7 @@ COURSES = ("There are a total of 3 courses you have to take, labeled from 0 to 2
            "of prerequisites, where prerequisites[i] = (a_i, b_i) indicates that you must first take course b_i if "
            "you want to take course a_i:\n{edges}\n\nReturn True if you can finish all courses considering the "
            "prerequisites, or False otherwise.\n")
+PATH = "Now, find the shortest path from * to # in the following grid:\n{grid}\n"
 SORT = ("Now, sort these words in descending order (using ASCII/Unicode ordering) and return them as a "
         "comma-separated list: gathering, One, comply, Incredible\n")
 
@@ -40,6 +41,9 @@ CASES = [
     (COURSES.format(edges="[(1, 0), (2, 1)]"), "True", "False"),
     (COURSES.format(edges="[(1, 0), (0, 2), (2, 1)]"), "False", "True"),
     (SUDOKU_Q, SUDOKU, SUDOKU.replace("2 1 3 4", "2 1 4 3")),
+    (PATH.format(grid="* O X\nX O #"), "right down right", "down right right"),  # through a wall
+    (PATH.format(grid="* O O\nO O #"), "down right right", "right right down right"),  # not the shortest
+    (PATH.format(grid="* X #\nO X O"), "infeasible", "down right right"),
 ]
 
 

@@ -1,6 +1,7 @@
 """Questions that determine their own answer: puzzles a program generated (reasoning-gym style) — base conversion,
 bit counts, prime factorization, GCD / LCM, fraction simplification, linear equations in one unknown, Caesar
-ciphers, reversed words, word sorting, course schedules (a prerequisite graph without a cycle), 4x4 sudoku. For
+ciphers, reversed words, word sorting, course schedules (a prerequisite graph without a cycle), 4x4 sudoku,
+shortest paths in a grid (breadth-first search). For
 these the right answer is computed from the question, so a wrong answer that a source's own answer field repeats (a
 volunteer-typed copy, a corrupted mirror) is caught: the gold checker trusts the source row and cannot, and a small
 local judge does not know that 2216 in base 7 is 3405 in base 6. This is the verifiable-reward practice of RLVR
@@ -316,9 +317,50 @@ def _mini_sudoku(q: str) -> Solved | None:
                   whole_reply=True)
 
 
+_MOVES = {"up": (-1, 0), "down": (1, 0), "left": (0, -1), "right": (0, 1)}
+
+
+def _shortest_path(q: str) -> Solved | None:
+    m = re.search(r"find the shortest path from \* to # in the following grid:\n((?:[*#OX](?: [*#OX])*\n?)+)", q)
+    if not m:
+        return None
+    grid = [ln.split() for ln in m.group(1).strip().splitlines()]
+    cells = {(r, c): v for r, row in enumerate(grid) for c, v in enumerate(row)}
+    starts = [p for p, v in cells.items() if v == "*"]
+    if len(starts) != 1 or sum(v == "#" for v in cells.values()) != 1:
+        return None
+    dist, frontier = {starts[0]: 0}, [starts[0]]
+    while frontier:  # breadth-first: the length of a shortest path to every reachable cell
+        nxt = []
+        for r, c in frontier:
+            for dr, dc in _MOVES.values():
+                p = (r + dr, c + dc)
+                if cells.get(p) in ("O", "#") and p not in dist:
+                    dist[p] = dist[(r, c)] + 1
+                    nxt.append(p)
+        frontier = nxt
+    goal = next(p for p, v in cells.items() if v == "#")
+    best = dist.get(goal)
+
+    def accepts(a: str) -> bool:
+        words = a.strip().rstrip(".").lower().split()
+        if best is None:
+            return words == ["infeasible"]
+        if len(words) != best or any(w not in _MOVES for w in words):
+            return False
+        r, c = starts[0]
+        for w in words:
+            r, c = r + _MOVES[w][0], c + _MOVES[w][1]
+            if cells.get((r, c)) not in ("O", "#"):
+                return False
+        return (r, c) == goal
+
+    return Solved("infeasible" if best is None else f"a path of {best} moves through open cells", accepts)
+
+
 SOLVERS: tuple[Callable[[str], Solved | None], ...] = (
     _base_conversion, _bit_count, _prime_factorization, _gcd_lcm, _fraction, _equation, _caesar, _backward,
-    _word_sorting, _course_schedule, _mini_sudoku)
+    _word_sorting, _course_schedule, _mini_sudoku, _shortest_path)
 
 
 # ---------------------------------------------------------------------------------------------------- the checker
