@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from datachef.verifier import Verifier, VerifierConfig
+from datachef.verifier import Verifier, VerifierConfig, format_report
 from datachef.verifier.corpus import read_records, scan_corpus
 
 from .conftest import BENCH, GOLD, ScriptedJudge, chat, gold_chat
@@ -112,9 +112,12 @@ def test_the_near_copy_check_is_off_where_the_benchmarks_own_items_look_alike(tm
     (tmp_path / "task.yaml").write_text(yaml.safe_dump(spec))
     rows = [grid() for _ in range(30)]
     path = write_jsonl(tmp_path / "data.jsonl", [chat(r["question"], r["answer"]) for r in [*rows, rows[0]]])
-    scan = Verifier(load_task(tmp_path / "task.yaml"), judge=ScriptedJudge()).check_corpus(path)
+    verifier = Verifier(load_task(tmp_path / "task.yaml"), judge=ScriptedJudge())
+    scan = verifier.check_corpus(path)
     assert scan.near_check.startswith("off: ") and scan.near_duplicate_of == {} and scan.duplicate_of == {30: 0}
     assert scan.summary()["near_duplicate_check"] == scan.near_check
+    text = format_report(verifier.verify(tmp_path, sample=5))  # what `datachef verify` prints says so
+    assert "near copies not checked" in text and "near-copy check off: " in text
 
 
 def _to_base(n: int, b: int) -> str:

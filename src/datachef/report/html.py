@@ -90,8 +90,11 @@ def cook_report(summary: dict[str, Any], out: Path) -> str:
         if corpus:
             parts.append("<h2>Best recipe: whole-corpus checks (every record)</h2>")
             parts.append(_table(["records", "held-out leaks", "exact copies", "near copies", "flagged", "seconds"], [[
-                corpus["records"], corpus["leaks"], corpus["duplicates"], corpus["near_duplicates"],
+                corpus["records"], corpus["leaks"], corpus["duplicates"],
+                corpus["near_duplicates"] if corpus.get("near_duplicate_check", "on") == "on" else "not checked",
                 f"{corpus['flagged_fraction']:.1%}", corpus["seconds"]]]))
+            if corpus.get("near_duplicate_check", "on") != "on":
+                parts.append(f"<p>Near-copy check {html.escape(corpus['near_duplicate_check'])}.</p>")
         data = best_dir / "data.jsonl"
         if data.exists():
             mix = Counter(json.loads(line).get("meta", {}).get("source", "?") for line in open(data, "rb"))

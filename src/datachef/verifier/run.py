@@ -480,8 +480,12 @@ def format_report(report: VerifyReport) -> str:
         lines.append(f"  {r['kind']} reward: quality {r['quality']:.3f} x yield {r['yield_factor']:.3f} ("
                      f"{r['useful_records']} useful records) x breadth {r['breadth']:.3f} x leak factor "
                      f"{r['leak_factor']:.3f} = {r['composite']:.3f}; paper reward {r['paper']:.3f}")
-        lines.append(f"  whole corpus: {cp['leaks']} leaked, {cp['duplicates']} duplicate, {cp['near_duplicates']} "
-                     f"near-duplicate of {cp['records']} records ({cp['seconds']:.1f}s)")
+        near = cp.get("near_duplicate_check", "on")
+        lines.append(f"  whole corpus: {cp['leaks']} leaked, {cp['duplicates']} duplicate, "
+                     + (f"{cp['near_duplicates']} near-duplicate" if near == "on" else "near copies not checked")
+                     + f" of {cp['records']} records ({cp['seconds']:.1f}s)")
+        if near != "on":
+            lines.append(f"  near-copy check {near}")
         lines.append("  " + ", ".join(f"{g}: {n}" for g, n in report.grade_histogram.items()))
         reasons = Counter(i.reason.split(":")[0] for i in report.instances if i.grade != Grade.PASS.value)
         lines += [f"  {n} × {r}" for r, n in reasons.most_common(5)]
