@@ -90,6 +90,7 @@ class Verifier:
         self.dev, held_out = load_benchmark(task, self.base_dir)
         self._held_out = held_out
         self._near_share: float | None = None
+        self._template: np.ndarray | None = None
         self.gates = Gates(self.config, task, self.base_dir, benchmark_rows=self.dev + held_out)
         self.context = JudgeContext.from_task(task, self.dev, self.config)
         self.local_context = JudgeContext.from_task(task, self.dev, self.config, self.config.local_dev_examples)
@@ -314,19 +315,20 @@ class Verifier:
         """Word n-grams that at least `near_duplicate_template_share` of the benchmark's items share (a generator's
         preamble, an MCQ stem): records written in the benchmark's template are near copies only in what differs,
         so clean data of a templated task is not flagged, while one problem renumbered still is (its own wording
-        is no benchmark template)."""
-        from ..ops.dedup_near import text_shingles
+        is no benchmark template). Computed once per verifier."""
+        if self._template is None:
+            from ..ops.dedup_near import text_shingles
 
-        f = self.task.benchmark.fields
-        items = self.dev + self._held_out
-        per_item = [np.unique(np.concatenate([text_shingles(str(it.get(k) or ""), n) for k in
-                                              [f.question, f.answer, *(f.choices or [])] if k]))
-                    for it in items]
-        if not per_item:
-            return np.empty(0, dtype=np.uint64)
-        shingles, counts = np.unique(np.concatenate(per_item), return_counts=True)
-        least = max(3, self.config.near_duplicate_template_share * len(items))
-        return shingles[counts >= least]
+            f = self.task.benchmark.fields
+            items = self.dev + self._held_out
+            per_item = [np.unique(np.concatenate([text_shingles(str(it.get(k) or ""), n) for k in
+                                                  [f.question, f.answer, *(f.choices or [])] if k]))
+                        for it in items]
+            self._template = np.empty(0, dtype=np.uint64)
+            if per_item:
+                shingles, counts = np.unique(np.concatenate(per_item), return_counts=True)
+                self._template = shingles[counts >= max(3, self.config.near_duplicate_template_share * len(items))]
+        return self._template
 
     def _breadth(self, passing_questions: list[str]) -> dict[str, float] | None:
         """The sample's breadth: coverage of the dev questions by its passing records (relevance.Relevance.coverage),
