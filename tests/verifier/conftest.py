@@ -60,6 +60,19 @@ def gold_chat(i: int) -> dict:
     return chat(GOLD[i]["question"], GOLD[i]["solution"], "gold", i)
 
 
+def free_task(folder: Path, name: str, instruction: str, benchmark: list[dict], source: str, rows: list[dict], *,
+              dev: int) -> Any:
+    """A free-answer task in `folder`: its benchmark items and one source (both {question, answer}), loaded."""
+    write_jsonl(folder / "bench.jsonl", benchmark)
+    write_jsonl(folder / f"{source}.jsonl", rows)
+    spec = {"name": name, "instruction": instruction,
+            "benchmark": {"name": name, "format": "free", "source": {"id": "bench", "uri": "bench.jsonl"},
+                          "fields": {"question": "question", "answer": "answer"}, "dev": dev},
+            "sources": [{"id": source, "uri": f"{source}.jsonl"}]}
+    (folder / "task.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+    return load_task(folder / "task.yaml")
+
+
 @pytest.fixture
 def task_path(tmp_path) -> Path:
     write_jsonl(tmp_path / "bench.jsonl", BENCH)

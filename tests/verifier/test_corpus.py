@@ -54,11 +54,9 @@ def test_a_leak_outside_the_sample_still_costs_the_corpus(task, write_run):
 def test_records_in_the_benchmarks_template_are_near_copies_only_in_what_differs(tmp_path):
     """A generator's preamble that every benchmark item repeats is no duplication: distinct problems written in it
     are not near copies, while a problem repeated (here re-punctuated and re-cased) still is."""
-    import yaml
+    from datachef.verifier.solvers import _to_base
 
-    from datachef.io import load_task
-
-    from .conftest import write_jsonl
+    from .conftest import free_task, write_jsonl
 
     preamble = ("Your task is to convert a number between two different bases.\n\nIf the target base is > 10, use "
                 "lowercase letters a-z for digits above 9.\n\nNow, convert the base-{b} number {n} to base-{t}\n")
@@ -67,14 +65,7 @@ def test_records_in_the_benchmarks_template_are_near_copies_only_in_what_differs
         return {"question": preamble.format(b=b, n=_to_base(value, b), t=t), "answer": _to_base(value, t)}
 
     bench = [item(7 + i % 5, 300 + 17 * i, 3 + i % 4) for i in range(40)]
-    write_jsonl(tmp_path / "bench.jsonl", bench)
-    write_jsonl(tmp_path / "pool.jsonl", bench[:1])
-    spec = {"name": "bases", "instruction": "Convert numbers between bases.",
-            "benchmark": {"name": "Bases", "format": "free", "source": {"id": "bench", "uri": "bench.jsonl"},
-                          "fields": {"question": "question", "answer": "answer"}, "dev": 5},
-            "sources": [{"id": "pool", "uri": "pool.jsonl"}]}
-    (tmp_path / "task.yaml").write_text(yaml.safe_dump(spec))
-    task = load_task(tmp_path / "task.yaml")
+    task = free_task(tmp_path, "bases", "Convert numbers between bases.", bench, "pool", bench[:1], dev=5)
     rows = [item(2 + i % 9, 1000 + 7 * i, 2 + i % 7) for i in range(60)]
     copy = dict(rows[3], question=rows[3]["question"].replace("Now, convert", "NOW convert").replace("\n", " "))
     path = write_jsonl(tmp_path / "data.jsonl", [chat(r["question"], r["answer"]) for r in [*rows, copy]])
@@ -91,11 +82,7 @@ def test_the_near_copy_check_is_off_where_the_benchmarks_own_items_look_alike(tm
     own items are. The check is left off (and says why); exact copies are still found."""
     import random
 
-    import yaml
-
-    from datachef.io import load_task
-
-    from .conftest import write_jsonl
+    from .conftest import free_task, write_jsonl
 
     rng = random.Random(0)
 
@@ -103,26 +90,12 @@ def test_the_near_copy_check_is_off_where_the_benchmarks_own_items_look_alike(tm
         rows = [" ".join(rng.choice("OX") for _ in range(6)) for _ in range(6)]
         return {"question": "Find the shortest path in the following grid:\n" + "\n".join(rows), "answer": "up"}
 
-    write_jsonl(tmp_path / "bench.jsonl", [grid() for _ in range(40)])
-    write_jsonl(tmp_path / "pool.jsonl", [grid()])
-    spec = {"name": "grids", "instruction": "Find paths.",
-            "benchmark": {"name": "Grids", "format": "free", "source": {"id": "bench", "uri": "bench.jsonl"},
-                          "fields": {"question": "question", "answer": "answer"}, "dev": 5},
-            "sources": [{"id": "pool", "uri": "pool.jsonl"}]}
-    (tmp_path / "task.yaml").write_text(yaml.safe_dump(spec))
+    task = free_task(tmp_path, "grids", "Find paths.", [grid() for _ in range(40)], "pool", [grid()], dev=5)
     rows = [grid() for _ in range(30)]
     path = write_jsonl(tmp_path / "data.jsonl", [chat(r["question"], r["answer"]) for r in [*rows, rows[0]]])
-    verifier = Verifier(load_task(tmp_path / "task.yaml"), judge=ScriptedJudge())
+    verifier = Verifier(task, judge=ScriptedJudge())
     scan = verifier.check_corpus(path)
     assert scan.near_check.startswith("off: ") and scan.near_duplicate_of == {} and scan.duplicate_of == {30: 0}
     assert scan.summary()["near_duplicate_check"] == scan.near_check
     text = format_report(verifier.verify(tmp_path, sample=5))  # what `datachef verify` prints says so
     assert "near copies not checked" in text and "near-copy check off: " in text
-
-
-def _to_base(n: int, b: int) -> str:
-    digits = ""
-    while n:
-        n, r = divmod(n, b)
-        digits = "0123456789abcdefghijklmnopqrstuvwxyz"[r] + digits
-    return digits or "0"

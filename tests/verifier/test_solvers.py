@@ -3,13 +3,12 @@ a wrong answer that the source row itself carries is caught (the pool-wide check
 from __future__ import annotations
 
 import pytest
-import yaml
 
 from datachef.verifier import VerifierConfig
 from datachef.verifier.run import verify_run
 from datachef.verifier.solvers import check_solvable, solve, stated_answer
 
-from .conftest import ScriptedJudge, chat, write_jsonl
+from .conftest import ScriptedJudge, chat, free_task
 
 SUDOKU_Q = ("In 4x4 Mini Sudoku:\n- Each row must contain each number from 1-4 exactly once\nSolve this 4x4 Mini "
             "Sudoku puzzle:\n1 _ 4 3\n_ 3 1 _\n_ _ _ _\n3 4 _ _\nFormat your response as the puzzle above.\n")
@@ -101,19 +100,10 @@ def test_stated_answer_reads_strict_forms_or_a_one_line_reply():
 
 def test_the_verifier_grades_a_wrong_answer_the_source_itself_carries_incorrect(tmp_path, write_run):
     """The source row says 602 (so the gold checker agrees with it); the question determines 3405."""
-    from datachef.io import load_task
-
     bench = [{"question": f"Now, convert the base-{b} number {n} to base-10\n", "answer": str(int(n, b))}
              for b, n in [(2, "101"), (3, "21"), (4, "33"), (5, "44"), (6, "55"), (7, "66")]]
-    write_jsonl(tmp_path / "bench.jsonl", bench)
     rows = [{"question": "Now, convert the base-7 number 2216 to base-6\n", "answer": a} for a in ("3405", "602")]
-    write_jsonl(tmp_path / "volunteers.jsonl", rows)
-    spec = {"name": "bases", "instruction": "Convert numbers between bases.",
-            "benchmark": {"name": "Bases", "format": "free", "source": {"id": "bench", "uri": "bench.jsonl"},
-                          "fields": {"question": "question", "answer": "answer"}, "dev": 3},
-            "sources": [{"id": "volunteers", "uri": "volunteers.jsonl"}]}
-    (tmp_path / "task.yaml").write_text(yaml.safe_dump(spec))
-    task = load_task(tmp_path / "task.yaml")
+    task = free_task(tmp_path, "bases", "Convert numbers between bases.", bench, "volunteers", rows, dev=3)
     out = write_run([chat(r["question"], r["answer"], "volunteers", i) for i, r in enumerate(rows)])
 
     report = verify_run(out, task, judge=ScriptedJudge())
